@@ -1,0 +1,154 @@
+"""Audits: the counts of a network, per layer and per block, and the spec's own expectations.
+
+An ``audit`` section states figures that hold at the defaults overridden by its settings
+(``audit (aux=true): ...``).  Without ``--set`` every section is checked at its own setting;
+with ``--set`` only the sections whose setting equals the requested one apply, the others are
+reported as skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from . import tree as t
+from .api import Spec, summarize
+from .evaluate import evaluate
+from .graph import Limits, layers, resolve_params
+
+
+@dataclass(frozen=True)
+class Check:
+    metric: str
+    expected: Any
+    actual: Any
+    source: str
+    settings: dict[str, Any]
+    line: int
+
+    @property
+    def ok(self) -> bool:
+        return self.expected == self.actual
+
+    @property
+    def delta(self) -> int | None:
+        if isinstance(self.expected, int) and isinstance(self.actual, int):
+            return self.actual - self.expected
+        return None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    settings: dict[str, Any]
+    line: int
+    reason: str
+
+
+@dataclass
+class Report:
+    network: str
+    params: dict[str, Any]
+    input: tuple[int, ...]
+    output: tuple[int, ...]
+    trainable: int
+    non_trainable: int
+    macs: int
+    layers: list[dict[str, Any]]
+    blocks: list[dict[str, Any]]
+    checks: list[Check] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "network": self.network,
+            "params_values": self.params,
+            "input": list(self.input),
+            "output": list(self.output),
+            "params": {"trainable": self.trainable, "non_trainable": self.non_trainable,
+                       "total": self.trainable + self.non_trainable},
+            "macs": self.macs,
+            "flops": 2 * self.macs,
+            "layers": self.layers,
+            "blocks": self.blocks,
+            "checks": [{"metric": c.metric, "expected": _jsonable(c.expected),
+                        "actual": _jsonable(c.actual), "ok": c.ok, "delta": c.delta,
+                        "source": c.source, "settings": c.settings, "line": c.line}
+                       for c in self.checks],
+            "skipped_checks": [{"settings": s.settings, "line": s.line, "reason": s.reason}
+                               for s in self.skipped],
+            "ok": self.ok,
+        }
+
+
+def _jsonable(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
+
+
+def metrics(g: nx.DiGraph) -> dict[str, Any]:
+    s = summarize(g)
+    return {"trainable": s.trainable, "non_trainable": s.non_trainable,
+            "params": s.trainable + s.non_trainable, "macs": s.macs, "flops": 2 * s.macs,
+            "output": s.output}
+
+
+def layer_rows(g: nx.DiGraph) -> list[dict[str, Any]]:
+    return [{"name": n.name, "op": n.op, "output": list(n.shape), "params": n.params,
+             "non_trainable": n.state, "macs": n.macs}
+            for n in layers(g) if n.op != "input"]
+
+
+def block_rows(g: nx.DiGraph, depth: int = 2) -> list[dict[str, Any]]:
+    """Layers grouped by the first ``depth`` levels of their scope (flow, then block)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for n in layers(g):
+        if n.op == "input":
+            continue
+        key = ".".join(n.scope[:depth]) or "(network)"
+        row = rows.setdefault(key, {"name": key, "layers": 0, "output": None, "params": 0,
+                                    "non_trainable": 0, "macs": 0})
+        row["layers"] += 1
+        row["output"] = list(n.shape)
+        row["params"] += n.params
+        row["non_trainable"] += n.state
+        row["macs"] += n.macs
+    return list(rows.values())
+
+
+def _expected(item: t.AuditItem, env: Mapping[str, Any]) -> Any:
+    value = evaluate(item.value, env)
+    if item.metric == "output" and isinstance(value, int):
+        return (value,)
+    return value
+
+
+def audit(spec: Spec, overrides: Mapping[str, Any] | None = None,
+          limits: Limits | None = None) -> Report:
+    overrides = dict(overrides or {})
+    net = spec.network
+    current = resolve_params(net, overrides, spec.source)
+    g = spec.graph(limits, **overrides)
+    s = summarize(g)
+    report = Report(net.name, current, s.input, s.output, s.trainable, s.non_trainable, s.macs,
+                    layer_rows(g), block_rows(g))
+    defaults = resolve_params(net, {}, spec.source)
+    for section in net.audits:
+        settings = {a.name: evaluate(a.value, defaults) for a in section.settings if a.name}
+        wanted = resolve_params(net, settings, spec.source)
+        if overrides and wanted != current:
+            differ = sorted(k for k in wanted if wanted[k] != current[k])
+            report.skipped.append(Skipped(settings, section.span.line,
+                                          "parameters differ: " + ", ".join(differ)))
+            continue
+        found = metrics(g if wanted == current else spec.graph(limits, **settings))
+        for item in section.items:
+            report.checks.append(Check(item.metric, _expected(item, wanted),
+                                       found[item.metric], item.source, settings,
+                                       item.span.line))
+    return report

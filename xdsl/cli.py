@@ -1,0 +1,136 @@
+"""The ``xdsl`` command.  Only ``compile`` and ``train`` import torch (inside the command)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from .diagnostics import SpecError
+from .graph import Limits, ParamError
+
+EXIT_INVALID_SPEC = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70
+
+
+def _parse_sets(values: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--set")
+        out[name.strip()] = value
+    return out
+
+
+def _memory(text: str) -> int:
+    units = {"": 1, "b": 1, "k": 2**10, "kb": 10**3, "kib": 2**10, "m": 2**20, "mb": 10**6,
+             "mib": 2**20, "g": 2**30, "gb": 10**9, "gib": 2**30, "t": 2**40, "tb": 10**12,
+             "tib": 2**40}
+    number = text.strip().rstrip("BbIiKkMmGgTt")
+    unit = text.strip()[len(number):].lower()
+    try:
+        return int(float(number) * units[unit])
+    except (ValueError, KeyError):
+        raise click.BadParameter(f"expected a size such as 4GiB, got {text!r}") from None
+
+
+def spec_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every spec-reading command shares: --set and the limits."""
+    options = [
+        click.argument("spec"),
+        click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
+                     help="Override a network parameter (repeatable)."),
+        click.option("--max-param-memory", default="4GiB", show_default=True,
+                     help="Budget for parameters and state as float32."),
+        click.option("--max-repeat", default=1000, show_default=True, type=click.IntRange(1),
+                     help="Largest repeat count accepted."),
+        click.option("--max-channels", default=65536, show_default=True,
+                     type=click.IntRange(1), help="Largest channel count accepted."),
+        click.option("--max-layers", default=100_000, show_default=True,
+                     type=click.IntRange(1), help="Largest number of expanded layers."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _limits(kw: dict[str, Any]) -> Limits:
+    return Limits(max_param_bytes=_memory(kw.pop("max_param_memory")),
+                  max_repeat=kw.pop("max_repeat"), max_channels=kw.pop("max_channels"),
+                  max_nodes=kw.pop("max_layers"))
+
+
+def handle_errors(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Spec errors → rendered diagnostics and exit 1; usage errors → exit 2; no tracebacks."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except SpecError as e:
+            click.echo(e.render(color=sys.stderr.isatty()), err=True)
+            sys.exit(EXIT_INVALID_SPEC)
+        except ParamError as e:
+            raise click.UsageError(str(e)) from None
+        except FileNotFoundError as e:
+            raise click.UsageError(str(e).strip('"')) from None
+        except click.ClickException:
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except Exception as e:  # a bug in xdsl, not in the spec
+            if os.environ.get("XDSL_DEBUG"):
+                raise
+            click.echo(f"xdsl: internal error: {type(e).__name__}: {e}\n"
+                       "This is a bug in xdsl; rerun with XDSL_DEBUG=1 for the traceback.",
+                       err=True)
+            sys.exit(EXIT_INTERNAL)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="xdsl-nets", prog_name="xdsl")
+def main() -> None:
+    """xdsl: describe, check, audit and compile convolutional networks."""
+
+
+@main.command()
+@spec_options
+@handle_errors
+def check(spec: str, sets: tuple[str, ...], **kw: Any) -> None:
+    """Validate SPEC and print a one-line summary."""
+    from .api import parse, summarize
+
+    limits = _limits(kw)
+    click.echo(str(summarize(parse(spec).graph(limits, **_parse_sets(sets)))))
+
+
+@main.command()
+@spec_options
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]),
+              default="table", show_default=True)
+@click.option("--blocks-only", is_flag=True, help="Omit the per-layer table.")
+@handle_errors
+def audit(spec: str, sets: tuple[str, ...], fmt: str, blocks_only: bool, **kw: Any) -> None:
+    """Count parameters and MACs of SPEC and check the spec's audit expectations."""
+    from .api import parse
+    from .audit import audit as run_audit
+    from .report import render
+
+    limits = _limits(kw)
+    report = run_audit(parse(spec), _parse_sets(sets), limits)
+    click.echo(render(report, fmt, per_layer=not blocks_only))
+    if not report.ok:
+        sys.exit(EXIT_INVALID_SPEC)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

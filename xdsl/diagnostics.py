@@ -1,0 +1,157 @@
+"""Source spans, compiler-style diagnostics and their rendering.
+
+Every stage reports problems as :class:`Diagnostic` objects that point at a :class:`Span` of the
+spec text.  A stage collects as many as it can and raises one :class:`SpecError` holding them all,
+so a user fixes several mistakes per run.  Rendering follows rustc / Elm: the place, the source
+line with a caret underline, then notes and a hint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Span(BaseModel):
+    """A region of spec text: 1-based line/column of its first and last character (inclusive)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    @classmethod
+    def point(cls, line: int, column: int) -> Span:
+        return cls(line=line, column=column, end_line=line, end_column=column)
+
+    def to(self, other: Span) -> Span:
+        """The span from the start of ``self`` to the end of ``other``."""
+        return Span(
+            line=self.line,
+            column=self.column,
+            end_line=other.end_line,
+            end_column=other.end_column,
+        )
+
+    def __str__(self) -> str:
+        return f"{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem in a spec, with where it is and how to fix it."""
+
+    message: str
+    span: Span | None = None
+    label: str = ""
+    hint: str = ""
+    notes: tuple[str, ...] = ()
+    severity: str = "error"
+
+
+@dataclass
+class Source:
+    """Spec text with the name it is reported under (a path, or ``<string>``)."""
+
+    text: str
+    name: str = "<string>"
+    lines: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lines = self.text.splitlines()
+
+    def line(self, number: int) -> str:
+        return self.lines[number - 1] if 0 < number <= len(self.lines) else ""
+
+
+class SpecError(Exception):
+    """An invalid spec: one or more diagnostics, rendered on ``str()``."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic], source: Source | None = None):
+        self.diagnostics = list(diagnostics)
+        self.source = source
+        super().__init__(self.render())
+
+    def with_source(self, source: Source) -> SpecError:
+        return SpecError(self.diagnostics, source)
+
+    def render(self, color: bool = False) -> str:
+        return render_all(self.diagnostics, self.source, color=color)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+class Collector:
+    """Accumulates diagnostics during a stage; ``raise_if_any`` ends the stage."""
+
+    def __init__(self, source: Source | None = None):
+        self.source = source
+        self.diagnostics: list[Diagnostic] = []
+
+    def error(self, message: str, span: Span | None, *, label: str = "", hint: str = "",
+              notes: Iterable[str] = ()) -> None:
+        self.diagnostics.append(Diagnostic(message, span, label, hint, tuple(notes)))
+
+    def extend(self, error: SpecError) -> None:
+        self.diagnostics.extend(error.diagnostics)
+
+    def __bool__(self) -> bool:
+        return bool(self.diagnostics)
+
+    def raise_if_any(self) -> None:
+        if self.diagnostics:
+            raise SpecError(self.diagnostics, self.source)
+
+
+_STYLES = {"error": "\x1b[1;31m", "bold": "\x1b[1m", "blue": "\x1b[1;34m", "reset": "\x1b[0m"}
+
+
+def render(diag: Diagnostic, source: Source | None, color: bool = False) -> str:
+    """Render one diagnostic as ``path:line:col: error: message`` plus source excerpt."""
+
+    def paint(style: str, text: str) -> str:
+        return f"{_STYLES[style]}{text}{_STYLES['reset']}" if color else text
+
+    name = source.name if source else "<spec>"
+    where = f"{name}:{diag.span.line}:{diag.span.column}" if diag.span else name
+    out = [f"{paint('bold', where)}: {paint('error', diag.severity + ':')} {diag.message}"]
+    if diag.span and source and source.line(diag.span.line):
+        text = source.line(diag.span.line).expandtabs(1)
+        gutter = str(diag.span.line)
+        pad = " " * len(gutter)
+        start = diag.span.column
+        end = diag.span.end_column if diag.span.end_line == diag.span.line else len(text)
+        end = max(start, min(end, max(len(text), start)))
+        caret = " " * (start - 1) + "^" * (end - start + 1)
+        label = f" {diag.label}" if diag.label else ""
+        out += [
+            f"{pad} {paint('blue', '|')}",
+            f"{paint('blue', gutter + ' |')} {text}",
+            f"{pad} {paint('blue', '|')} {paint('error', caret + label)}",
+        ]
+    if diag.notes or diag.hint:
+        pad = " " * (len(str(diag.span.line)) if diag.span else 0)
+        out += [f"{pad} {paint('blue', '=')} note: {note}" for note in diag.notes]
+        if diag.hint:
+            out.append(f"{pad} {paint('blue', '=')} hint: {diag.hint}")
+    return "\n".join(out)
+
+
+def render_all(diags: Sequence[Diagnostic], source: Source | None, color: bool = False) -> str:
+    body = "\n\n".join(render(d, source, color) for d in diags)
+    count = len(diags)
+    summary = f"{count} error{'s' if count != 1 else ''} found" if count > 1 else ""
+    return body + (f"\n\n{summary}" if summary else "")
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """A ``did you mean `x`?`` suggestion, or an empty string when nothing is close."""
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else ""

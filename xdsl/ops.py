@@ -1,0 +1,373 @@
+"""The layer table: every op's attributes (a pydantic model) and its shape / count rule.
+
+Shapes exclude the batch dimension: ``(C, H, W)`` for feature maps, ``(F,)`` for vectors.
+Counts follow Keras and fvcore: trainable parameters, non-trainable state (BN running mean and
+variance), and multiply-accumulates (MACs) of convolutions and linear layers only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+Shape = tuple[int, ...]
+Pads = tuple[int, int, int, int]  # top, bottom, left, right
+
+
+class ShapeError(Exception):
+    """An op cannot accept its input; ``hint`` says how to fix the spec."""
+
+    def __init__(self, message: str, hint: str = "", notes: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.hint, self.notes = hint, notes
+
+
+def _pair(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value)
+    if isinstance(value, tuple) and len(value) == 1:
+        return value * 2
+    if isinstance(value, tuple) and len(value) != 2:
+        raise PydanticCustomError("size", "must be one number or a size like 3x3, got {got}",
+                                  {"got": "x".join(map(str, value))})
+    return value
+
+
+def _padding(value: Any) -> Any:
+    return value if isinstance(value, str) else _pair(value)
+
+
+Pair = Annotated[tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]],
+                 BeforeValidator(_pair)]
+Padding = Annotated[
+    Literal["same", "valid"] | tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]],
+    BeforeValidator(_padding),
+]
+Channels = Annotated[int, Field(ge=1)]
+Activation = Literal["relu", "elu", "gelu", "sigmoid", "tanh", "none"]
+
+
+class Attrs(BaseModel):
+    """Base of every op's attributes: strict (``bias=1`` is an error), frozen, no extras."""
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+
+class NoAttrs(Attrs):
+    pass
+
+
+class ConvAttrs(Attrs):
+    filters: Channels
+    kernel: Pair
+    stride: Pair = (1, 1)
+    pad: Padding = "valid"
+    dilation: Pair = (1, 1)
+    groups: Channels = 1
+    bias: bool = True
+
+
+class GroupConvAttrs(Attrs):
+    """A k×k convolution whose channels are split into ``segments`` independent groups."""
+
+    filters: Channels
+    kernel: Pair
+    segments: Channels | None = None
+    group_width: Channels | None = None
+    stride: Pair = (1, 1)
+    pad: Padding = "valid"
+    dilation: Pair = (1, 1)
+    bias: bool = True
+
+    @model_validator(mode="after")
+    def _one_of(self) -> GroupConvAttrs:
+        if (self.segments is None) == (self.group_width is None):
+            raise PydanticCustomError("one_of", "give exactly one of `segments` and "
+                                      "`group_width`")
+        return self
+
+
+class SepConvAttrs(Attrs):
+    filters: Channels
+    kernel: Pair
+    mult: Channels = 1
+    stride: Pair = (1, 1)
+    pad: Padding = "valid"
+    dilation: Pair = (1, 1)
+    bias: bool = True
+
+
+class DwConvAttrs(Attrs):
+    kernel: Pair
+    mult: Channels = 1
+    stride: Pair = (1, 1)
+    pad: Padding = "valid"
+    dilation: Pair = (1, 1)
+    bias: bool = True
+
+
+class BatchNormAttrs(Attrs):
+    eps: Annotated[float, Field(gt=0)] = 1e-5
+    momentum: Annotated[float, Field(gt=0, le=1)] = 0.1
+    scale: bool = True
+    center: bool = True
+
+
+class EluAttrs(Attrs):
+    alpha: Annotated[float, Field(gt=0)] = 1.0
+
+
+class ActAttrs(Attrs):
+    kind: Activation
+
+
+class PoolAttrs(Attrs):
+    kernel: Pair | None = None
+    stride: Pair | None = None
+    pad: Padding = "valid"
+    include_pad: bool = True
+
+
+class DropoutAttrs(Attrs):
+    p: Annotated[float, Field(ge=0, lt=1)] = 0.5
+
+
+class LinearAttrs(Attrs):
+    units: Channels
+    bias: bool = True
+
+
+@dataclass(frozen=True)
+class Inferred:
+    shape: Shape
+    params: int = 0
+    state: int = 0
+    macs: int = 0
+    pads: Pads | None = None
+    groups: int | None = None
+
+
+Rule = Callable[[Any, list[Shape], bool], Inferred]
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    name: str
+    attrs: type[Attrs]
+    rule: Rule
+    positional: tuple[str, ...] = ()
+    label: str = ""
+    merges: bool = False  # takes the current tensor plus named tensors
+    pool: bool = False  # accepts `global`
+    summary: str = ""
+
+
+# ---- shape helpers ---------------------------------------------------------------------------
+
+
+def _feature_map(op: str, shape: Shape) -> tuple[int, int, int]:
+    if len(shape) != 3:
+        raise ShapeError(f"`{op}` needs a feature map (channels x height x width), got a vector "
+                         f"of {shape[0]}", "move it before `flatten` / `global` pooling")
+    return shape  # type: ignore[return-value]
+
+
+def window(size: int, k: int, s: int, d: int, pad: str | int) -> tuple[int, int, int]:
+    """Output size and (before, after) padding of a sliding window along one axis.
+
+    ``same`` follows TensorFlow: output ``ceil(size / stride)``, padding split with the odd
+    pixel after, so a 3×3 stride-2 window at 74 pads (0, 1).
+    """
+    k_eff = d * (k - 1) + 1
+    if pad == "same":
+        out = math.ceil(size / s)
+        total = max((out - 1) * s + k_eff - size, 0)
+        return out, total // 2, total - total // 2
+    before = 0 if pad == "valid" else int(pad)
+    out = (size + 2 * before - k_eff) // s + 1
+    return out, before, before
+
+
+def _windowed(op: str, shape: Shape, kernel, stride, pad, dilation) -> tuple[int, int, Pads]:
+    _, h, w = _feature_map(op, shape)
+    pads = (pad, pad) if isinstance(pad, str) else pad
+    oh, top, bottom = window(h, kernel[0], stride[0], dilation[0], pads[0])
+    ow, left, right = window(w, kernel[1], stride[1], dilation[1], pads[1])
+    if oh <= 0 or ow <= 0:
+        raise ShapeError(
+            f"`{op}` with a {kernel[0]}x{kernel[1]} window shrinks {h}x{w} to {oh}x{ow}",
+            "use a smaller kernel or stride, padding (`pad=same`), or a larger input")
+    return oh, ow, (top, bottom, left, right)
+
+
+def _groups_divide(op: str, cin: int, filters: int, groups: int, what: str) -> None:
+    if cin % groups or filters % groups:
+        bad = cin if cin % groups else filters
+        side = "input channels" if cin % groups else "filters"
+        raise ShapeError(f"`{op}` splits {bad} {side} into {groups} {what}, which does not "
+                         "divide evenly",
+                         f"choose a number of {what} that divides both {cin} and {filters}")
+
+
+# ---- rules ---------------------------------------------------------------------------------------
+
+
+def _conv_rule(a: ConvAttrs, ins: list[Shape], _g: bool, groups: int | None = None) -> Inferred:
+    cin = _feature_map("conv", ins[0])[0]
+    g = groups or a.groups
+    _groups_divide("conv", cin, a.filters, g, "groups")
+    oh, ow, pads = _windowed("conv", ins[0], a.kernel, a.stride, a.pad, a.dilation)
+    kk = a.kernel[0] * a.kernel[1]
+    weights = kk * (cin // g) * a.filters
+    return Inferred((a.filters, oh, ow), weights + a.filters * a.bias, 0, weights * oh * ow,
+                    pads, g)
+
+
+def _gconv_rule(a: GroupConvAttrs, ins: list[Shape], g: bool) -> Inferred:
+    cin = _feature_map("gconv", ins[0])[0]
+    if a.group_width is not None:
+        if cin % a.group_width:
+            raise ShapeError(f"`gconv` groups of {a.group_width} channels do not divide {cin} "
+                             "input channels", "choose a group width that divides "
+                             f"{cin}")
+        groups = cin // a.group_width
+    else:
+        groups = a.segments or 1
+    conv = ConvAttrs(filters=a.filters, kernel=a.kernel, stride=a.stride, pad=a.pad,
+                     dilation=a.dilation, bias=a.bias, groups=1)
+    _groups_divide("gconv", cin, a.filters, groups, "segments")
+    return _conv_rule(conv, ins, g, groups)
+
+
+def _sepconv_rule(a: SepConvAttrs, ins: list[Shape], _g: bool) -> Inferred:
+    cin = _feature_map("sepconv", ins[0])[0]
+    oh, ow, pads = _windowed("sepconv", ins[0], a.kernel, a.stride, a.pad, a.dilation)
+    mid = cin * a.mult
+    depthwise = a.kernel[0] * a.kernel[1] * mid
+    pointwise = mid * a.filters
+    return Inferred((a.filters, oh, ow), depthwise + pointwise + a.filters * a.bias, 0,
+                    (depthwise + pointwise) * oh * ow, pads, cin)
+
+
+def _dwconv_rule(a: DwConvAttrs, ins: list[Shape], _g: bool) -> Inferred:
+    cin = _feature_map("dwconv", ins[0])[0]
+    oh, ow, pads = _windowed("dwconv", ins[0], a.kernel, a.stride, a.pad, a.dilation)
+    mid = cin * a.mult
+    weights = a.kernel[0] * a.kernel[1] * mid
+    return Inferred((mid, oh, ow), weights + mid * a.bias, 0, weights * oh * ow, pads, cin)
+
+
+def _bn_rule(a: BatchNormAttrs, ins: list[Shape], _g: bool) -> Inferred:
+    c = ins[0][0]
+    return Inferred(ins[0], c * (a.scale + a.center), 2 * c)
+
+
+def _same_shape(_a: Attrs, ins: list[Shape], _g: bool) -> Inferred:
+    return Inferred(ins[0])
+
+
+def _pool_rule(op: str) -> Rule:
+    def rule(a: PoolAttrs, ins: list[Shape], is_global: bool) -> Inferred:
+        c, _, _ = _feature_map(op, ins[0])
+        if is_global:
+            if a.kernel or a.stride or a.pad != "valid":
+                raise ShapeError(f"`global {op}` pools the whole feature map and takes no "
+                                 "size, stride or padding", f"write `global {op}` alone")
+            return Inferred((c,))
+        if a.kernel is None:
+            raise ShapeError(f"`{op}` needs a window size", f"write e.g. `{op} 3x3 stride=2`, "
+                             f"or `global {op}`")
+        oh, ow, pads = _windowed(op, ins[0], a.kernel, a.stride or a.kernel, a.pad, (1, 1))
+        return Inferred((c, oh, ow), pads=pads)
+
+    return rule
+
+
+def _linear_rule(a: LinearAttrs, ins: list[Shape], _g: bool) -> Inferred:
+    if len(ins[0]) != 1:
+        raise ShapeError(f"`linear` needs a vector, got a feature map of "
+                         f"{'x'.join(map(str, ins[0]))}",
+                         "add `global avgpool` or `flatten` before it")
+    n = ins[0][0]
+    return Inferred((a.units,), n * a.units + a.units * a.bias, 0, n * a.units)
+
+
+def _flatten_rule(_a: Attrs, ins: list[Shape], _g: bool) -> Inferred:
+    return Inferred((math.prod(ins[0]),))
+
+
+def fmt_shape(shape: Shape) -> str:
+    return " x ".join(map(str, shape))
+
+
+def _add_rule(_a: Attrs, ins: list[Shape], _g: bool) -> Inferred:
+    first = ins[0]
+    for other in ins[1:]:
+        if other != first:
+            raise ShapeError(f"`add` joins {fmt_shape(first)} with {fmt_shape(other)}",
+                             "the tensors added must have the same channels and size",
+                             tuple(f"input {i + 1} is {fmt_shape(s)}" for i, s in enumerate(ins)))
+    return Inferred(first)
+
+
+def _concat_rule(_a: Attrs, ins: list[Shape], _g: bool) -> Inferred:
+    ranks = {len(s) for s in ins}
+    rest = {s[1:] for s in ins}
+    if len(ranks) > 1 or len(rest) > 1:
+        raise ShapeError("`concat` joins tensors of different sizes: "
+                         + ", ".join(fmt_shape(s) for s in ins),
+                         "concatenation stacks channels; height and width must agree",
+                         tuple(f"input {i + 1} is {fmt_shape(s)}" for i, s in enumerate(ins)))
+    return Inferred((sum(s[0] for s in ins), *ins[0][1:]))
+
+
+_WINDOW = "stride, pad (a number, `same` or `valid`), dilation"
+
+OPS: dict[str, OpSpec] = {
+    spec.name: spec
+    for spec in [
+        OpSpec("conv", ConvAttrs, _conv_rule, ("filters", "kernel"), "Conv",
+               summary=f"conv FILTERS KxK [{_WINDOW}, groups, bias]"),
+        OpSpec("gconv", GroupConvAttrs, _gconv_rule, ("filters", "kernel"), "GroupConv",
+               summary="gconv FILTERS KxK segments=S | group_width=W"),
+        OpSpec("sepconv", SepConvAttrs, _sepconv_rule, ("filters", "kernel"), "SeparableConv",
+               summary=f"sepconv FILTERS KxK [mult, {_WINDOW}, bias]"),
+        OpSpec("dwconv", DwConvAttrs, _dwconv_rule, ("kernel",), "DepthwiseConv",
+               summary=f"dwconv KxK [mult, {_WINDOW}, bias]"),
+        OpSpec("bn", BatchNormAttrs, _bn_rule, (), "BatchNorm",
+               summary="bn [eps, momentum, scale, center]"),
+        OpSpec("relu", NoAttrs, _same_shape, (), "ReLU"),
+        OpSpec("elu", EluAttrs, _same_shape, (), "ELU"),
+        OpSpec("gelu", NoAttrs, _same_shape, (), "GELU"),
+        OpSpec("sigmoid", NoAttrs, _same_shape, (), "Sigmoid"),
+        OpSpec("tanh", NoAttrs, _same_shape, (), "Tanh"),
+        OpSpec("identity", NoAttrs, _same_shape, (), "Identity"),
+        OpSpec("act", ActAttrs, _same_shape, ("kind",), "Activation",
+               summary="act relu|elu|gelu|sigmoid|tanh|none"),
+        OpSpec("maxpool", PoolAttrs, _pool_rule("maxpool"), ("kernel",), "MaxPooling",
+               pool=True, summary="maxpool KxK [stride, pad]  or  global maxpool"),
+        OpSpec("avgpool", PoolAttrs, _pool_rule("avgpool"), ("kernel",), "AveragePooling",
+               pool=True, summary="avgpool KxK [stride, pad, include_pad]  or  global avgpool"),
+        OpSpec("dropout", DropoutAttrs, _same_shape, ("p",), "Dropout", summary="dropout P"),
+        OpSpec("linear", LinearAttrs, _linear_rule, ("units",), "Linear",
+               summary="linear UNITS [bias]"),
+        OpSpec("flatten", NoAttrs, _flatten_rule, (), "Flatten"),
+        OpSpec("add", NoAttrs, _add_rule, (), "Add", merges=True,
+               summary="add(name, ...): sum of the current tensor and the named ones"),
+        OpSpec("concat", NoAttrs, _concat_rule, (), "Concat", merges=True,
+               summary="concat(name, ...): channels of the current tensor and the named ones"),
+    ]
+}
+
+# Words a spec may use as values without declaring them (option values and activation kinds).
+SYMBOLS = frozenset({"same", "valid", "true", "false", "none", "relu", "elu", "gelu", "sigmoid",
+                     "tanh"})
+
+
+def option_names(op: str) -> list[str]:
+    return list(OPS[op].attrs.model_fields)

@@ -1,0 +1,199 @@
+"""The syntax tree: pydantic models, one per construct of the language.
+
+Every node carries the :class:`~xdsl.diagnostics.Span` of the text it came from.  Spans are
+excluded from dumps, so ``a.model_dump() == b.model_dump()`` compares meaning, not layout (the
+formatter's round-trip tests rely on that).  Statement and expression nodes form discriminated
+unions on their ``kind`` field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .diagnostics import Span
+
+SpanField = Annotated[Span, Field(exclude=True, repr=False)]
+
+
+class Node(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    span: SpanField
+
+
+# ---- expressions -------------------------------------------------------------------------------
+
+
+class Num(Node):
+    kind: Literal["num"] = "num"
+    value: int | float
+
+
+class Str(Node):
+    kind: Literal["str"] = "str"
+    value: str
+
+
+class Name(Node):
+    """A parameter, a block argument, a tensor name, or a bare symbol such as ``same``."""
+
+    kind: Literal["name"] = "name"
+    id: str
+
+
+class SizeLit(Node):
+    kind: Literal["size"] = "size"
+    items: list[Expr]
+
+
+class BinOp(Node):
+    kind: Literal["binop"] = "binop"
+    op: Literal["+", "-", "*", "/", "//", "%", "==", "!=", "<", "<=", ">", ">=", "and", "or"]
+    left: Expr
+    right: Expr
+
+
+class Not(Node):
+    kind: Literal["not"] = "not"
+    operand: Expr
+
+
+class Ternary(Node):
+    kind: Literal["ternary"] = "ternary"
+    cond: Expr
+    then: Expr
+    orelse: Expr
+
+
+Expr = Annotated[
+    Union[Num, Str, Name, SizeLit, BinOp, Not, Ternary], Field(discriminator="kind")
+]
+
+
+class Arg(Node):
+    """A positional (``name is None``) or keyword argument."""
+
+    name: str | None = None
+    value: Expr
+
+
+# ---- statements --------------------------------------------------------------------------------
+
+
+class Op(Node):
+    """A layer or block call: ``conv 32 3x3 stride=2``, ``down(128, 128)``, ``add(a, b)``."""
+
+    kind: Literal["op"] = "op"
+    name: str
+    name_span: SpanField
+    is_global: bool = False
+    args: list[Arg] = []
+    source: str | None = None
+    alias: str | None = None
+    cond: Expr | None = None
+
+
+class Repeat(Node):
+    kind: Literal["repeat"] = "repeat"
+    count: Expr
+    body: list[Stmt]
+
+
+class Residual(Node):
+    """A main path added to a shortcut: identity when ``shortcut`` is empty."""
+
+    kind: Literal["residual"] = "residual"
+    shortcut: list[Op] = []
+    alias: str | None = None
+    body: list[Stmt]
+
+
+class Branch(Node):
+    name: str | None = None
+    body: list[Stmt]
+
+
+class Merge(Node):
+    """Parallel branches from one input, joined by ``concat`` or ``add``."""
+
+    kind: Literal["merge"] = "merge"
+    mode: Literal["concat", "add"]
+    alias: str | None = None
+    branches: list[Branch]
+
+
+class If(Node):
+    kind: Literal["if"] = "if"
+    cond: Expr
+    then: list[Stmt]
+    orelse: list[Stmt] = []
+
+
+Stmt = Annotated[Union[Op, Repeat, Residual, Merge, If], Field(discriminator="kind")]
+
+
+# ---- declarations ------------------------------------------------------------------------------
+
+class Param(Node):
+    name: str
+    type: str = "any"
+    """``int``, ``float``, ``bool``, ``str``, ``choice`` or ``any``; checked by validation."""
+    choices: list[str] = []
+    default: Expr | None = None
+
+
+class DefaultRule(Node):
+    """``conv, sepconv: bias=false, then bn`` — options and follow-up layers for some ops."""
+
+    ops: list[str]
+    kwargs: list[Arg] = []
+    then: list[Op] = []
+
+
+class BlockDef(Node):
+    name: str
+    params: list[Param]
+    body: list[Stmt]
+
+
+class Flow(Node):
+    kind: Literal["flow"] = "flow"
+    name: str
+    body: list[Stmt]
+
+
+Section = Annotated[Union[Op, Repeat, Residual, Merge, If, Flow], Field(discriminator="kind")]
+
+
+class Input(Node):
+    name: str
+    shape: Expr
+
+
+class AuditItem(Node):
+    metric: str
+    value: Expr
+    source: str = ""
+
+
+class Audit(Node):
+    """Counts the spec must reproduce, at the defaults overridden by ``settings``."""
+
+    settings: list[Arg] = []
+    items: list[AuditItem]
+
+
+class Network(Node):
+    name: str
+    params: list[Param] = []
+    inputs: list[Input] = []
+    defaults: list[DefaultRule] = []
+    blocks: list[BlockDef] = []
+    body: list[Section] = []
+    audits: list[Audit] = []
+
+
+for _model in (SizeLit, BinOp, Not, Ternary, Arg, Op, Repeat, Residual, Branch, Merge, If):
+    _model.model_rebuild()

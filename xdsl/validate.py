@@ -1,0 +1,307 @@
+"""Static checks of a syntax tree: names, arity, options, declarations.
+
+These need no parameter values, so they run once per spec and report every problem they find.
+Checks that depend on values (types, shapes, limits) happen while the graph is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from . import tree as t
+from .diagnostics import Collector, Source, SpecError, did_you_mean
+from .ops import OPS, SYMBOLS, option_names
+
+PARAM_TYPES = ("int", "float", "bool", "str", "choice", "any")
+AUDIT_METRICS = ("trainable", "non_trainable", "params", "macs", "flops", "output")
+
+
+def walk_stmts(stmts: Iterable[t.Stmt | t.Flow]) -> Iterable[t.Stmt]:
+    """Every statement, nested ones included, in source order."""
+    for s in stmts:
+        if isinstance(s, t.Flow):
+            yield from walk_stmts(s.body)
+            continue
+        yield s
+        match s:
+            case t.Repeat(body=body):
+                yield from walk_stmts(body)
+            case t.Residual(shortcut=shortcut, body=body):
+                yield from shortcut
+                yield from walk_stmts(body)
+            case t.Merge(branches=branches):
+                for b in branches:
+                    yield from walk_stmts(b.body)
+            case t.If(then=then, orelse=orelse):
+                yield from walk_stmts(then)
+                yield from walk_stmts(orelse)
+
+
+def expr_names(expr: t.Expr | None) -> Iterable[t.Name]:
+    match expr:
+        case t.Name():
+            yield expr
+        case t.SizeLit(items=items):
+            for i in items:
+                yield from expr_names(i)
+        case t.BinOp(left=left, right=right):
+            yield from expr_names(left)
+            yield from expr_names(right)
+        case t.Not(operand=o):
+            yield from expr_names(o)
+        case t.Ternary(cond=c, then=a, orelse=b):
+            for e in (c, a, b):
+                yield from expr_names(e)
+
+
+class _Checker:
+    def __init__(self, net: t.Network, source: Source | None):
+        self.net = net
+        self.out = Collector(source)
+        self.blocks = {b.name: b for b in net.blocks}
+        self.symbols = set(SYMBOLS) | {c for p in net.params for c in p.choices}
+        self.tensors = {i.name for i in net.inputs}
+        for s in walk_stmts([*net.body, *(st for b in net.blocks for st in b.body)]):
+            alias = getattr(s, "alias", None)
+            if alias:
+                self.tensors.add(alias)
+
+    def run(self) -> None:
+        net = self.net
+        self._declarations()
+        params = {p.name for p in net.params}
+        for rule in net.defaults:
+            self._default_rule(rule, params)
+        for block in net.blocks:
+            self._stmts(block.body, params | {p.name for p in block.params})
+        self._stmts(net.body, params)
+        for audit in net.audits:
+            self._audit(audit, params)
+        self._recursion()
+
+    # ---- declarations ------------------------------------------------------------------------
+
+    def _unique(self, items: Iterable[tuple[str, t.Node]], what: str) -> None:
+        seen: dict[str, t.Node] = {}
+        for name, node in items:
+            if name in seen:
+                self.out.error(f"{what} `{name}` is defined twice", node.span,
+                               notes=[f"first defined on line {seen[name].span.line}"],
+                               hint=f"rename one of the two {what}s")
+            else:
+                seen[name] = node
+
+    def _params(self, params: list[t.Param], outer: set[str]) -> None:
+        self._unique(((p.name, p) for p in params), "parameter")
+        for p in params:
+            if p.type not in PARAM_TYPES:
+                self.out.error(f"unknown parameter type `{p.type}`", p.span,
+                               hint=did_you_mean(p.type, PARAM_TYPES)
+                               or f"types are {', '.join(PARAM_TYPES)}")
+            if p.default is not None:
+                self._expr(p.default, outer)
+
+    def _declarations(self) -> None:
+        net = self.net
+        self._params(net.params, set())
+        if not net.inputs:
+            self.out.error(f"network `{net.name}` declares no input", net.span,
+                           hint="add a line such as `input image: 3 x 224 x 224`")
+        for extra in net.inputs[1:]:
+            self.out.error("a network has exactly one input", extra.span,
+                           hint="remove this line, or name tensors with `as` instead")
+        params = {p.name for p in net.params}
+        for i in net.inputs:
+            self._expr(i.shape, params)
+        self._unique(((b.name, b) for b in net.blocks), "block")
+        self._unique(((f.name, f) for f in net.body if isinstance(f, t.Flow)), "flow")
+        for b in net.blocks:
+            if b.name in OPS:
+                self.out.error(f"block `{b.name}` has the name of a built-in layer", b.span,
+                               hint="give the block another name")
+            self._params(b.params, params)
+
+    def _default_rule(self, rule: t.DefaultRule, params: set[str]) -> None:
+        for name in rule.ops:
+            if name not in OPS:
+                self.out.error(f"`defaults` names unknown layer `{name}`", rule.span,
+                               hint=did_you_mean(name, OPS) or _known_layers())
+                continue
+            for kw in rule.kwargs:
+                if kw.name not in option_names(name):
+                    self.out.error(f"`{kw.name}` is not an option of `{name}`", kw.span,
+                                   hint=did_you_mean(kw.name or "", option_names(name))
+                                   or _options_hint(name))
+        for kw in rule.kwargs:
+            self._expr(kw.value, params)
+        for op in rule.then:
+            self._op(op, params)
+
+    def _audit(self, audit: t.Audit, params: set[str]) -> None:
+        for arg in audit.settings:
+            if arg.name is None:
+                self.out.error("audit settings are written `name=value`", arg.span,
+                               hint="for example `audit (classes=10):`")
+            elif arg.name not in params:
+                self.out.error(f"audit setting names unknown parameter `{arg.name}`", arg.span,
+                               hint=did_you_mean(arg.name, params) or _params_hint(params))
+            self._expr(arg.value, params)
+        for item in audit.items:
+            if item.metric not in AUDIT_METRICS:
+                self.out.error(f"unknown audit figure `{item.metric}`", item.span,
+                               hint=did_you_mean(item.metric, AUDIT_METRICS)
+                               or f"figures are {', '.join(AUDIT_METRICS)}")
+            self._expr(item.value, params)
+
+    def _recursion(self) -> None:
+        calls = {b.name: [s for s in walk_stmts(b.body)
+                          if isinstance(s, t.Op) and s.name in self.blocks]
+                 for b in self.net.blocks}
+
+        def visit(name: str, path: list[str]) -> None:
+            for call in calls.get(name, []):
+                if call.name in path:
+                    cycle = " → ".join([*path[path.index(call.name):], call.name])
+                    self.out.error(f"block `{call.name}` calls itself ({cycle})", call.span,
+                                   hint="blocks cannot be recursive; use `repeat` instead")
+                    return
+                visit(call.name, [*path, call.name])
+
+        for b in self.net.blocks:
+            visit(b.name, [b.name])
+
+    # ---- statements ----------------------------------------------------------------------------
+
+    def _stmts(self, stmts: Iterable[t.Stmt | t.Flow], params: set[str]) -> None:
+        for s in stmts:
+            match s:
+                case t.Flow(body=body):
+                    self._stmts(body, params)
+                case t.Op():
+                    self._op(s, params)
+                case t.Repeat(count=count, body=body):
+                    self._expr(count, params)
+                    self._stmts(body, params)
+                case t.Residual(shortcut=shortcut, body=body):
+                    for op in shortcut:
+                        self._op(op, params)
+                    self._stmts(body, params)
+                case t.Merge(branches=branches):
+                    for b in branches:
+                        self._stmts(b.body, params)
+                case t.If(cond=cond, then=then, orelse=orelse):
+                    self._expr(cond, params)
+                    self._stmts(then, params)
+                    self._stmts(orelse, params)
+
+    def _op(self, op: t.Op, params: set[str]) -> None:
+        if op.cond is not None:
+            self._expr(op.cond, params)
+        if op.source is not None and op.source not in self.tensors:
+            self._unknown_tensor(op.source, op.span)
+        if op.name in self.blocks:
+            self._block_call(op, self.blocks[op.name], params)
+            return
+        spec = OPS.get(op.name)
+        if spec is None:
+            self.out.error(f"unknown layer or block `{op.name}`", op.name_span,
+                           hint=did_you_mean(op.name, [*OPS, *self.blocks]) or _known_layers())
+            return
+        if op.is_global and not spec.pool:
+            self.out.error(f"`global` applies to pooling, not to `{op.name}`", op.span,
+                           hint="write `global avgpool` or `global maxpool`")
+        if spec.merges:
+            self._merge_args(op)
+            return
+        positional = [a for a in op.args if a.name is None]
+        if len(positional) > len(spec.positional):
+            extra = positional[len(spec.positional)]
+            takes = (f"at most {len(spec.positional)} ({', '.join(spec.positional)})"
+                     if spec.positional else "none")
+            self.out.error(f"`{op.name}` takes {takes} positional arguments, got "
+                           f"{len(positional)}", extra.span,
+                           hint=f"usage: {spec.summary or op.name}")
+        self._keywords(op, option_names(op.name), spec.positional[: len(positional)],
+                       "an option of", params)
+        for arg in op.args:
+            self._expr(arg.value, params)
+
+    def _keywords(self, op: t.Op, allowed: list[str], taken: Iterable[str], what: str,
+                  params: set[str]) -> None:
+        seen = set(taken)
+        for arg in op.args:
+            if arg.name is None:
+                continue
+            if arg.name not in allowed:
+                hint = did_you_mean(arg.name, allowed) or (
+                    f"`{op.name}` accepts {', '.join(allowed)}" if allowed
+                    else f"`{op.name}` takes no options")
+                self.out.error(f"`{arg.name}` is not {what} `{op.name}`", arg.span, hint=hint)
+            elif arg.name in seen:
+                self.out.error(f"`{arg.name}` is given twice to `{op.name}`", arg.span,
+                               hint="remove one of them")
+            seen.add(arg.name)
+
+    def _merge_args(self, op: t.Op) -> None:
+        if not op.args:
+            self.out.error(f"`{op.name}` needs the names of the tensors to join", op.span,
+                           hint=f"write e.g. `{op.name}(skip)`; name a tensor with `... as skip`")
+        for arg in op.args:
+            if arg.name is not None or not isinstance(arg.value, t.Name):
+                self.out.error(f"`{op.name}` takes tensor names", arg.span,
+                               hint="name a tensor with `as NAME` and list that name here")
+            elif arg.value.id not in self.tensors:
+                self._unknown_tensor(arg.value.id, arg.span)
+
+    def _unknown_tensor(self, name: str, span: t.Span) -> None:
+        self.out.error(f"no tensor is named `{name}`", span,
+                       hint=did_you_mean(name, self.tensors)
+                       or "name a layer's output with `as NAME` before using it")
+
+    def _block_call(self, op: t.Op, block: t.BlockDef, params: set[str]) -> None:
+        names = [p.name for p in block.params]
+        positional = [a for a in op.args if a.name is None]
+        signature = f"{block.name}({', '.join(names)})"
+        if len(positional) > len(names):
+            self.out.error(f"block `{block.name}` takes {len(names)} arguments, got "
+                           f"{len(positional)}", positional[len(names)].span,
+                           hint=f"it is declared as {signature} on line {block.span.line}")
+        self._keywords(op, names, names[: len(positional)], "a parameter of block", params)
+        given = set(names[: len(positional)]) | {a.name for a in op.args if a.name}
+        missing = [p.name for p in block.params if p.default is None and p.name not in given]
+        if missing:
+            self.out.error(f"block `{block.name}` is called without "
+                           + ", ".join(f"`{m}`" for m in missing), op.span,
+                           hint=f"it is declared as {signature} on line {block.span.line}")
+        for arg in op.args:
+            self._expr(arg.value, params)
+
+    def _expr(self, expr: t.Expr, params: set[str]) -> None:
+        for name in expr_names(expr):
+            if name.id not in params and name.id not in self.symbols:
+                self.out.error(f"unknown name `{name.id}`", name.span,
+                               hint=did_you_mean(name.id, params | self.symbols)
+                               or _params_hint(params))
+
+
+def _known_layers() -> str:
+    return "layers are " + ", ".join(OPS)
+
+
+def _options_hint(op: str) -> str:
+    names = option_names(op)
+    return f"`{op}` accepts {', '.join(names)}" if names else f"`{op}` takes no options"
+
+
+def _params_hint(params: Iterable[str]) -> str:
+    names = sorted(params)
+    return f"parameters in scope: {', '.join(names)}" if names else "declare it as a parameter"
+
+
+def validate(net: t.Network, source: Source | None = None) -> t.Network:
+    """Check names, arity and declarations; raise :class:`SpecError` listing every problem."""
+    checker = _Checker(net, source)
+    checker.run()
+    if checker.out:
+        raise SpecError(checker.out.diagnostics, source)
+    return net
