@@ -132,5 +132,15 @@ def audit(spec: str, sets: tuple[str, ...], fmt: str, blocks_only: bool, **kw: A
         sys.exit(EXIT_INVALID_SPEC)
 
 
+def _register_backend_commands() -> None:
+    """Commands whose modules import torch only when they run."""
+    from .backends.pytorch.command import compile_command
+
+    main.add_command(compile_command, "compile")
+
+
+_register_backend_commands()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

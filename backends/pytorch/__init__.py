@@ -1,0 +1,1 @@
+"""PyTorch backend: graph IR → ``torch.nn.Module`` (work in progress)."""
