@@ -11,7 +11,7 @@ from typing import Any
 import networkx as nx
 
 from . import tree as t
-from .diagnostics import Source, SpecError
+from .diagnostics import Diagnostic, Source, SpecError
 from .graph import Limits, build_graph, totals
 from .ops import fmt_shape
 from .parser import parse_source
@@ -61,7 +61,14 @@ def read_source(spec: str | os.PathLike[str]) -> Source:
         if named is None:
             raise FileNotFoundError(f"no spec file or shipped spec named {str(spec)!r}")
         path = named
-    return Source(path.read_text(encoding="utf-8"), str(spec))
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError([Diagnostic(f"the spec is not UTF-8 text (byte {e.start})", None,
+                                    hint="save the file as UTF-8")],
+                        Source("", str(spec))) from None
+    return Source(text, str(spec))
 
 
 def parse(spec: str | os.PathLike[str] | Spec) -> Spec:

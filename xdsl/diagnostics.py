@@ -104,7 +104,9 @@ class Collector:
         return bool(self.diagnostics)
 
     def raise_if_any(self) -> None:
-        if self.diagnostics:
+        unique = list(dict.fromkeys(self.diagnostics))
+        if unique:
+            self.diagnostics = unique
             raise SpecError(self.diagnostics, self.source)
 
 

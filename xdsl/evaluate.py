@@ -26,6 +26,8 @@ def describe(value: Any) -> str:
         return "x".join(map(describe, value))
     if isinstance(value, str):
         return f"`{value}`"
+    if isinstance(value, float):
+        return f"{value:.6g}"
     return str(value)
 
 

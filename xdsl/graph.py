@@ -21,7 +21,7 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
 
 from . import tree as t
-from .diagnostics import Collector, Diagnostic, Source, Span, SpecError, did_you_mean
+from .diagnostics import Collector, Diagnostic, Source, Span, did_you_mean
 from .evaluate import EvalError, Value, describe, evaluate, type_name
 from .ops import OPS, Attrs, NoAttrs, Pads, Shape, ShapeError, fmt_shape
 
@@ -286,7 +286,8 @@ class _Builder:
                         continue
                     if not isinstance(c, bool):
                         self.out.error(f"`if` needs true or false, got {describe(c)}",
-                                       cond.span)
+                                       cond.span, hint="write a condition, e.g. `if depth > 2` "
+                                       "or a bool parameter")
                         continue
                     cur = self._stmts(then if c else orelse, cur, scope, frame)
                 case t.Residual():
@@ -351,7 +352,8 @@ class _Builder:
             if c is None:
                 return cur
             if not isinstance(c, bool):
-                self.out.error(f"`if` needs true or false, got {describe(c)}", op.cond.span)
+                self.out.error(f"`if` needs true or false, got {describe(c)}", op.cond.span,
+                               hint="write a condition, e.g. `if depth > 2` or a bool parameter")
                 return cur
             if not c:
                 return cur
@@ -429,9 +431,11 @@ class _Builder:
                 failed = True
             else:
                 values[name] = (value, arg)
+        if failed:
+            return None
         attrs = self._attrs(op, {k: v for k, (v, _) in values.items()},
                             {k: a for k, (_, a) in values.items()})
-        if attrs is None or failed or cur is None:
+        if attrs is None or cur is None:
             return None
         shape = self._shape(cur)
         try:
@@ -490,7 +494,7 @@ def _attr_message(op: str, field: str, e: Any) -> str:
 
 
 def _attr_hint(op: str, field: str, e: Any, summary: str) -> str:
-    if e["type"] == "int_from_float":
+    if e["type"] in ("int_type", "int_from_float") and isinstance(e.get("input"), float):
         return "use `//` for whole-number division"
     if field == "pad":
         return "padding is a number, a size like 1x0, `same` or `valid`"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -290,8 +290,7 @@ def _pool_rule(op: str) -> Rule:
 
 def _linear_rule(a: LinearAttrs, ins: list[Shape], _g: bool) -> Inferred:
     if len(ins[0]) != 1:
-        raise ShapeError(f"`linear` needs a vector, got a feature map of "
-                         f"{'x'.join(map(str, ins[0]))}",
+        raise ShapeError(f"`linear` needs a vector, got a feature map of {fmt_shape(ins[0])}",
                          "add `global avgpool` or `flatten` before it")
     n = ins[0][0]
     return Inferred((a.units,), n * a.units + a.units * a.bias, 0, n * a.units)
@@ -371,3 +370,21 @@ SYMBOLS = frozenset({"same", "valid", "true", "false", "none", "relu", "elu", "g
 
 def option_names(op: str) -> list[str]:
     return list(OPS[op].attrs.model_fields)
+
+
+def option_words(op: str, option: str) -> list[str]:
+    """The words (``same``, ``valid`` …) an option accepts, read from its type."""
+    field = OPS[op].attrs.model_fields.get(option)
+    words: list[str] = []
+
+    def collect(tp: Any) -> None:
+        if get_origin(tp) is Literal:
+            words.extend(a for a in get_args(tp) if isinstance(a, str))
+        for arg in get_args(tp):
+            collect(arg)
+
+    if field is not None:
+        collect(field.annotation)
+        if field.annotation is bool:
+            words += ["true", "false"]
+    return words

@@ -35,18 +35,24 @@ class _Indenter:
 
     always_accept = ("_NL",)
 
+    def __init__(self) -> None:
+        self.open_parens: list[Token] = []
+
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
-        levels, parens, last = [0], 0, None
+        self.open_parens = []
+        levels, last, style = [0], None, ""
         for tok in stream:
             last = tok
             if tok.type == "_NL":
-                if parens:
+                if self.open_parens:
                     continue
                 yield tok
                 indent_str = tok.rsplit("\n", 1)[1]
-                if "\t" in indent_str and " " in indent_str:
+                used = "".join(sorted(set(indent_str)))
+                if used and style and used != style or used == "\t ":
                     raise _IndentError("indentation mixes tabs and spaces", tok,
                                        "indent with spaces only")
+                style = style or used
                 indent = len(indent_str.expandtabs(4))
                 if indent > levels[-1]:
                     levels.append(indent)
@@ -62,11 +68,11 @@ class _Indenter:
                             f"indent it like an enclosing line ({', '.join(map(str, levels))})")
                 continue
             if tok.type == "LPAR":
-                parens += 1
+                self.open_parens.append(tok)
             elif tok.type == "RPAR":
-                if parens == 0:
+                if not self.open_parens:
                     raise _IndentError("unmatched `)`", tok, "remove it, or add the `(` it closes")
-                parens -= 1
+                self.open_parens.pop()
             yield tok
         for _ in levels[1:]:
             yield Token("_DEDENT", "", 0, last.end_line or 1, last.end_column or 1) if last \
@@ -302,12 +308,26 @@ class _Build(Transformer):
 def parse_source(source: Source) -> t.Network:
     """Parse spec text; raise :class:`SpecError` with a located, human message on failure."""
     try:
-        parse_tree = _lark().parse(source.text if source.text.endswith("\n") else source.text + "\n")
+        text = source.text if source.text.endswith("\n") else source.text + "\n"
+        parse_tree = _lark().parse(text)
     except _IndentError as e:
-        raise SpecError([Diagnostic(str(e), _nl_span(e.token, source), hint=e.hint)],
-                        source) from None
+        tok = e.token
+        if tok.type == "_NL":  # the offending line is the one the newline token leads into
+            indent = tok.rsplit("\n", 1)[1]
+            span = Span.point(tok.end_line or tok.line, len(indent.expandtabs(1)) + 1)
+        else:
+            span = _span(tok)
+        raise SpecError([Diagnostic(str(e), span, hint=e.hint)], source) from None
     except UnexpectedInput as e:
-        raise SpecError([_syntax_diagnostic(e, source)], source) from None
+        opened = _lark().options.postlex.open_parens
+        token = getattr(e, "token", None)
+        if opened and token is not None and (token.line or 0) > opened[-1].line:
+            paren = opened[-1]
+            diag = Diagnostic("this `(` is never closed", _span(paren),
+                              hint=f"close it with `)` before line {token.line}")
+        else:
+            diag = _syntax_diagnostic(e, source)
+        raise SpecError([diag], source) from None
     network = _Build().transform(parse_tree)
     return network
 
@@ -318,8 +338,8 @@ def parse_source(source: Source) -> t.Network:
 def _describe_terminal(name: str) -> str:
     special = {
         "NAME": "a name", "INT": "a whole number", "FLOAT": "a number", "SIZE": "a size like 3x3",
-        "STRING": 'a "quoted source"', "_NL": "the end of the line", "$END": "the end of the file",
-        "_INDENT": "an indented block", "_DEDENT": "the end of the indented block",
+        "STRING": 'a "quoted source"', "_NL": "end of line", "$END": "end of file",
+        "_INDENT": "an indented block", "_DEDENT": "end of the indented block",
         "BIGNUM": "a number", "COMPARE": "a comparison", "ADDOP": "`+` or `-`",
         "MULOP": "`*`, `/`, `//` or `%`", "MERGE": "`concat` or `add`", "LPAR": "`(`",
         "RPAR": "`)`", "GLOBAL": "`global`",
@@ -355,6 +375,11 @@ def _nl_span(tok: Token, source: Source) -> Span:
 
 
 def _syntax_diagnostic(e: UnexpectedInput, source: Source) -> Diagnostic:
+    if not source.text.strip() or (isinstance(e, UnexpectedToken) and e.token.type == "$END"
+                                   and not any(line.strip() and not line.lstrip()
+                                               .startswith("#") for line in source.lines)):
+        return Diagnostic("the spec is empty", Span.point(1, 1),
+                          hint="a spec starts with `network NAME:`")
     if isinstance(e, UnexpectedCharacters):
         char = source.text[e.pos_in_stream] if e.pos_in_stream < len(source.text) else ""
         hint = {
@@ -390,13 +415,16 @@ def _token_diagnostic(tok: Token, expected: set[str], span: Span) -> Diagnostic:
                           hint="only the body of a line ending in `:` is indented further")
     if tok.type == "_NL" and expected == {"RPAR"}:
         return Diagnostic("missing `)`", span, hint="close the parenthesis opened on this line")
-    if tok.type == "_NL" and "_INDENT" in expected:
+    if tok.type in ("_NL", "_DEDENT", "$END") and "_INDENT" in expected:
         return Diagnostic("expected an indented block after `:`", span,
                           hint="indent the body of the block on the next lines, or write it "
                                "after the `:` on the same line")
     if tok.type == "EQUAL" and "COLON" in expected:
         return Diagnostic(f"unexpected {got}", span,
                           hint="declare a parameter as `name: int = 10`")
+    if tok.type == "ADDOP" and str(tok) == "-" and "ADDOP" not in expected:
+        return Diagnostic("unexpected `-`", span, hint="negative numbers have no meaning here; "
+                          "sizes, counts and strides are positive")
     hint = f"expected {listing}" if wanted else ""
     if tok.type == "NAME" and "NAME" not in expected and "COLON" in expected:
         hint = "missing `:` before this word?"

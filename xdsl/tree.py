@@ -8,7 +8,7 @@ unions on their ``kind`` field.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,7 +68,7 @@ class Ternary(Node):
 
 
 Expr = Annotated[
-    Union[Num, Str, Name, SizeLit, BinOp, Not, Ternary], Field(discriminator="kind")
+    Num | Str | Name | SizeLit | BinOp | Not | Ternary, Field(discriminator="kind")
 ]
 
 
@@ -131,7 +131,7 @@ class If(Node):
     orelse: list[Stmt] = []
 
 
-Stmt = Annotated[Union[Op, Repeat, Residual, Merge, If], Field(discriminator="kind")]
+Stmt = Annotated[Op | Repeat | Residual | Merge | If, Field(discriminator="kind")]
 
 
 # ---- declarations ------------------------------------------------------------------------------
@@ -164,7 +164,7 @@ class Flow(Node):
     body: list[Stmt]
 
 
-Section = Annotated[Union[Op, Repeat, Residual, Merge, If, Flow], Field(discriminator="kind")]
+Section = Annotated[Op | Repeat | Residual | Merge | If | Flow, Field(discriminator="kind")]
 
 
 class Input(Node):

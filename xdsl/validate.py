@@ -10,7 +10,8 @@ from collections.abc import Iterable
 
 from . import tree as t
 from .diagnostics import Collector, Source, SpecError, did_you_mean
-from .ops import OPS, SYMBOLS, option_names
+from .ops import OPS, SYMBOLS, option_names, option_words
+from .parser import KEYWORDS
 
 PARAM_TYPES = ("int", "float", "bool", "str", "choice", "any")
 AUDIT_METRICS = ("trainable", "non_trainable", "params", "macs", "flops", "output")
@@ -58,7 +59,7 @@ class _Checker:
     def __init__(self, net: t.Network, source: Source | None):
         self.net = net
         self.out = Collector(source)
-        self.blocks = {b.name: b for b in net.blocks}
+        self.blocks = {b.name: b for b in net.blocks if b.name not in OPS}
         self.symbols = set(SYMBOLS) | {c for p in net.params for c in p.choices}
         self.tensors = {i.name for i in net.inputs}
         for s in walk_stmts([*net.body, *(st for b in net.blocks for st in b.body)]):
@@ -115,6 +116,14 @@ class _Checker:
             self._expr(i.shape, params)
         self._unique(((b.name, b) for b in net.blocks), "block")
         self._unique(((f.name, f) for f in net.body if isinstance(f, t.Flow)), "flow")
+        named = [("block", b.name, b) for b in net.blocks]
+        named += [("parameter", p.name, p) for p in net.params]
+        named += [("parameter", p.name, p) for b in net.blocks for p in b.params]
+        named += [("flow", f.name, f) for f in net.body if isinstance(f, t.Flow)]
+        for what, name, node in named:
+            if name in KEYWORDS:
+                self.out.error(f"`{name}` is a keyword and cannot name a {what}", node.span,
+                               hint=f"rename the {what}, e.g. `{name}_`")
         for b in net.blocks:
             if b.name in OPS:
                 self.out.error(f"block `{b.name}` has the name of a built-in layer", b.span,
@@ -216,15 +225,17 @@ class _Checker:
         positional = [a for a in op.args if a.name is None]
         if len(positional) > len(spec.positional):
             extra = positional[len(spec.positional)]
-            takes = (f"at most {len(spec.positional)} ({', '.join(spec.positional)})"
-                     if spec.positional else "none")
-            self.out.error(f"`{op.name}` takes {takes} positional arguments, got "
-                           f"{len(positional)}", extra.span,
+            takes = (f"at most {len(spec.positional)} positional arguments "
+                     f"({', '.join(spec.positional)})" if spec.positional
+                     else "no positional arguments")
+            self.out.error(f"`{op.name}` takes {takes}, got {len(positional)}", extra.span,
                            hint=f"usage: {spec.summary or op.name}")
         self._keywords(op, option_names(op.name), spec.positional[: len(positional)],
                        "an option of", params)
-        for arg in op.args:
-            self._expr(arg.value, params)
+        fields = [*spec.positional[: len(positional)], *(a.name for a in op.args if a.name)]
+        for field, arg in zip(fields, [*positional, *(a for a in op.args if a.name)]):
+            words = option_words(op.name, field) if field in option_names(op.name) else []
+            self._expr(arg.value, params, words, f"`{field}` of `{op.name}`")
 
     def _keywords(self, op: t.Op, allowed: list[str], taken: Iterable[str], what: str,
                   params: set[str]) -> None:
@@ -276,12 +287,15 @@ class _Checker:
         for arg in op.args:
             self._expr(arg.value, params)
 
-    def _expr(self, expr: t.Expr, params: set[str]) -> None:
+    def _expr(self, expr: t.Expr, params: set[str], words: list[str] | None = None,
+              what: str = "") -> None:
         for name in expr_names(expr):
             if name.id not in params and name.id not in self.symbols:
+                hint = did_you_mean(name.id, params | self.symbols)
+                if not hint and words and name is expr:
+                    hint = f"{what} accepts {', '.join(f'`{w}`' for w in words)} or a value"
                 self.out.error(f"unknown name `{name.id}`", name.span,
-                               hint=did_you_mean(name.id, params | self.symbols)
-                               or _params_hint(params))
+                               hint=hint or _params_hint(params))
 
 
 def _known_layers() -> str:
