@@ -1,0 +1,102 @@
+"""The check and audit commands: output, exit status, JSON, and no torch import."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from xdsl.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+XCEPTION = str(ROOT / "specs" / "xception.x")
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_check_prints_one_line_summary() -> None:
+    result = run("check", XCEPTION)
+    assert result.exit_code == 0
+    assert result.output == ("xception: 3 x 299 x 299 -> 1000, 22,855,952 trainable parameters "
+                             "(54,528 non-trainable), 8,357,403,496 MACs\n")
+
+
+def test_check_finds_shipped_specs_by_name() -> None:
+    assert run("check", "xception", "--set", "classes=10").output.startswith(
+        "xception: 3 x 299 x 299 -> 10,")
+
+
+def test_audit_json_reports_the_paper_figures() -> None:
+    result = run("audit", XCEPTION, "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["network"] == "xception"
+    assert data["input"] == [3, 299, 299] and data["output"] == [1000]
+    assert data["params"]["trainable"] == 22855952
+    assert data["params"]["non_trainable"] == 54528
+    assert data["macs"] == 8357403496 and data["flops"] == 2 * 8357403496
+    assert len(data["layers"]) > 100 and {"name", "op", "output", "params", "macs"} <= set(
+        data["layers"][0])
+    assert data["checks"] and all(c["ok"] for c in data["checks"])
+    assert {c["metric"] for c in data["checks"]} == {"trainable", "non_trainable", "macs",
+                                                     "output"}
+    assert all({"expected", "actual", "ok", "source"} <= set(c) for c in data["checks"])
+    assert sum(row["params"] for row in data["layers"]) == 22855952
+
+
+def test_audit_fails_with_exit_1_when_an_expectation_fails(tmp_path: Path) -> None:
+    spec = tmp_path / "wrong.x"
+    spec.write_text("network w:\n    input x: 3x8x8\n    conv 4 3x3\n    audit:\n"
+                    "        trainable = 100 \"a wrong figure\"\n")
+    result = run("audit", str(spec), "--format", "json")
+    assert result.exit_code == 1
+    (check,) = json.loads(result.output)["checks"]
+    assert check == {**check, "expected": 100, "actual": 112, "ok": False, "delta": 12}
+    table = run("audit", str(spec)).output
+    assert "FAIL" in table and "+12" in table and "1 of 1 checks FAILED" in table
+
+
+def test_audit_sections_at_other_settings_and_skips(tmp_path: Path) -> None:
+    spec = tmp_path / "s.x"
+    spec.write_text("network s(w: int = 4):\n    input x: 3x8x8\n    conv w 1x1\n"
+                    "    audit:\n        trainable = 16\n"
+                    "    audit (w=8):\n        trainable = 32\n")
+    data = json.loads(run("audit", str(spec), "--format", "json").output)
+    assert [(c["settings"], c["actual"], c["ok"]) for c in data["checks"]] == [
+        ({}, 16, True), ({"w": 8}, 32, True)]
+    data = json.loads(run("audit", str(spec), "--set", "w=8", "--format", "json").output)
+    assert [c["settings"] for c in data["checks"]] == [{"w": 8}]
+    assert data["skipped_checks"][0]["reason"] == "parameters differ: w"
+
+
+def test_audit_markdown_table() -> None:
+    out = run("audit", XCEPTION, "--format", "markdown", "--blocks-only").output
+    assert "| block | layers | output | params | non-trainable | MACs |" in out
+    assert "| middle.residual8 | 10 | 728 x 19 x 19 | 1,613,976 |" in out
+
+
+@pytest.mark.parametrize("args", [["check", XCEPTION, "--set", "nope=1"],
+                                  ["check", XCEPTION, "--set", "classes"],
+                                  ["check", "no/such/spec.x"],
+                                  ["audit", XCEPTION, "--format", "yaml"]])
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    result = run(*args)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", ["check", "audit"])
+def test_commands_do_not_import_torch(command: str) -> None:
+    code = ("import sys; from xdsl.cli import main\n"
+            f"try: main([{command!r}, {XCEPTION!r}])\n"
+            "except SystemExit as e: assert e.code in (0, None), e.code\n"
+            "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
+            "print('TORCH' if bad else 'CLEAN')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip().endswith("CLEAN")

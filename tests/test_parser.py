@@ -1,0 +1,101 @@
+"""Text → syntax tree: spans, sugar, and equivalences of written forms."""
+
+from __future__ import annotations
+
+import pytest
+
+from xdsl import tree as t
+from xdsl.parser import parse
+
+HEADER = "network n(c: int = 8):\n    input x: 3 x 16 x 16\n"
+
+
+def body(net: t.Network) -> list:
+    return net.body
+
+
+def ops_of(text: str) -> list[t.Op]:
+    return [s for s in parse(HEADER + text).body if isinstance(s, t.Op)]
+
+
+def test_call_form_and_space_form_mean_the_same() -> None:
+    spaced = ops_of("    conv c * 2 3x3 stride=2\n")
+    called = ops_of("    conv(c * 2, 3x3, stride=2)\n")
+    assert [o.model_dump() for o in spaced] == [o.model_dump() for o in called]
+
+
+def test_parenthesised_first_argument_is_an_expression() -> None:
+    (op,) = ops_of("    conv (c + 1) * 2 3x3\n")
+    assert len(op.args) == 2
+    assert isinstance(op.args[0].value, t.BinOp) and op.args[0].value.op == "*"
+
+
+def test_sizes_literal_and_built_from_expressions() -> None:
+    (a, b) = ops_of("    conv 8 1x7\n    conv 8 c x c\n")
+    size = a.args[1].value
+    assert isinstance(size, t.SizeLit) and [i.value for i in size.items] == [1, 7]
+    built = b.args[1].value
+    assert isinstance(built, t.SizeLit) and [i.id for i in built.items] == ["c", "c"]
+
+
+def test_spans_point_at_the_source() -> None:
+    net = parse(HEADER + "    relu\n    sepconv 16 3x3 pad=same as y\n")
+    sep = net.body[1]
+    assert (sep.span.line, sep.span.column) == (4, 5)
+    assert (sep.name_span.column, sep.name_span.end_column) == (5, 11)
+    pad = sep.args[2]
+    assert pad.name == "pad" and (pad.span.column, pad.span.end_column) == (20, 27)
+    assert sep.alias == "y"
+
+
+def test_suffix_if_and_global_and_from() -> None:
+    (relu, pool, conv) = ops_of("    relu if c > 2\n    global avgpool\n    conv 3 1x1 from x\n")
+    assert isinstance(relu.cond, t.BinOp) and relu.cond.op == ">"
+    assert pool.is_global and pool.name == "avgpool"
+    assert conv.source == "x"
+
+
+def test_inline_nested_suites() -> None:
+    net = parse(HEADER + "    repeat 2: residual: repeat 3: relu; conv c 3x3 pad=same\n")
+    (rep,) = net.body
+    assert isinstance(rep, t.Repeat)
+    (res,) = rep.body
+    assert isinstance(res, t.Residual) and res.shortcut == []
+    (inner,) = res.body
+    assert isinstance(inner, t.Repeat) and [o.name for o in inner.body] == ["relu", "conv"]
+
+
+def test_branches_and_merges() -> None:
+    net = parse(HEADER + "    concat as m:\n        branch: conv 4 1x1\n"
+                "        branch pool: maxpool 3x3 stride=1 pad=same\n")
+    (merge,) = net.body
+    assert isinstance(merge, t.Merge) and merge.mode == "concat" and merge.alias == "m"
+    assert [b.name for b in merge.branches] == [None, "pool"]
+
+
+def test_audit_numbers_with_thousands_separators() -> None:
+    net = parse(HEADER + "    relu\n    audit (c=4):\n        trainable = 22,855,952 \"src\"\n"
+                "        output = 3 x 16 x 16\n")
+    (audit,) = net.audits
+    assert audit.settings[0].name == "c"
+    assert audit.items[0].value.value == 22855952 and audit.items[0].source == "src"
+    assert isinstance(audit.items[1].value, t.SizeLit)
+
+
+def test_comments_and_blank_lines_are_ignored() -> None:
+    a = parse(HEADER + "    relu\n")
+    b = parse("# lead\n" + HEADER.replace("):", "):  # params") + "\n    # c\n\n    relu # r\n")
+    assert a.model_dump() == b.model_dump()
+
+
+@pytest.mark.parametrize("types", ["int", "float", "bool", "str", "choice(a, b)"])
+def test_parameter_types(types: str) -> None:
+    net = parse(f"network n(p: {types}):\n    input x: 3x8x8\n    relu\n")
+    assert net.params[0].type == types.split("(")[0]
+
+
+def test_if_else_blocks() -> None:
+    net = parse(HEADER + "    if c > 4:\n        relu\n    else:\n        elu\n")
+    (stmt,) = net.body
+    assert isinstance(stmt, t.If)
+    assert [o.name for o in stmt.then] == ["relu"] and [o.name for o in stmt.orelse] == ["elu"]
