@@ -82,8 +82,10 @@ class _Indenter:
 @functools.cache
 def _lark() -> Lark:
     grammar = resources.files("xdsl").joinpath("grammar.lark").read_text()
+    # cache=True keeps the LALR tables in the temp directory (keyed by grammar hash): the
+    # table construction is a third of `xdsl check`'s start-up otherwise.
     return Lark(grammar, parser="lalr", postlex=_Indenter(), propagate_positions=True,
-                maybe_placeholders=True)
+                maybe_placeholders=True, cache=True)
 
 
 def _span(item: Any) -> Span:
