@@ -35,6 +35,15 @@ class Spec:
         except SpecError as e:
             raise e.with_source(self.source) from None
 
+    def _repr_svg_(self) -> str | None:
+        """Jupyter shows a spec as its diagram (None when it cannot be drawn here)."""
+        from .backends.graphviz import draw
+
+        try:
+            return draw(self)._repr_svg_()
+        except Exception:
+            return None
+
 
 def shipped_specs() -> dict[str, Path]:
     """Specs installed with the package (``xdsl check xception`` finds them by name)."""

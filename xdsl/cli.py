@@ -134,9 +134,11 @@ def audit(spec: str, sets: tuple[str, ...], fmt: str, blocks_only: bool, **kw: A
 
 def _register_backend_commands() -> None:
     """Commands whose modules import torch only when they run."""
+    from .backends.graphviz.command import draw_command
     from .backends.pytorch.command import compile_command
 
     main.add_command(compile_command, "compile")
+    main.add_command(draw_command, "draw")
 
 
 _register_backend_commands()

@@ -1,0 +1,109 @@
+"""Box labels in the words of the papers' figures ("SeparableConv 728, 3×3, stride=2×2").
+
+One function per op family in a table, so a new op needs one entry here rather than a branch in
+the drawing code.  Sizes use "×" like the published figures; shapes read channels × height ×
+width like the rest of xdsl.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from xdsl.graph import LayerNode
+from xdsl.ops import OPS
+
+TIMES = "\u00d7"
+
+
+def size(pair: tuple[int, ...]) -> str:
+    return TIMES.join(map(str, pair))
+
+
+def shape(s: tuple[int, ...]) -> str:
+    return f" {TIMES} ".join(map(str, s))
+
+
+def _window(a: Any) -> list[str]:
+    """Stride and dilation when they differ from 1, as the paper writes them."""
+    parts = []
+    stride = getattr(a, "stride", None)
+    if stride is not None and tuple(stride) != (1, 1):
+        parts.append(f"stride={size(stride)}")
+    dilation = getattr(a, "dilation", (1, 1))
+    if tuple(dilation) != (1, 1):
+        parts.append(f"dilation={size(dilation)}")
+    return parts
+
+
+def _conv(n: LayerNode) -> str:
+    a: Any = n.attrs
+    parts = [f"Conv {a.filters}", size(a.kernel), *_window(a)]
+    if n.groups and n.groups > 1:
+        parts.append(f"groups={n.groups}")
+    return ", ".join(parts)
+
+
+def _sepconv(n: LayerNode) -> str:
+    a: Any = n.attrs
+    extra = [f"depth multiplier={a.mult}"] if a.mult != 1 else []
+    return ", ".join([f"SeparableConv {a.filters}", size(a.kernel), *_window(a), *extra])
+
+
+def _dwconv(n: LayerNode) -> str:
+    a: Any = n.attrs
+    extra = [f"depth multiplier={a.mult}"] if a.mult != 1 else []
+    return ", ".join([f"DepthwiseConv {size(a.kernel)}", *_window(a), *extra])
+
+
+def _pool(n: LayerNode) -> str:
+    word = OPS[n.op].label  # MaxPooling, AveragePooling
+    if n.is_global:
+        return f"Global{word}"
+    a: Any = n.attrs
+    return ", ".join([f"{word} {size(a.kernel)}", *_window(a)])
+
+
+def _bn(n: LayerNode) -> str:
+    return "BatchNorm"
+
+
+def _act(n: LayerNode) -> str:
+    kind = n.attrs.kind  # type: ignore[attr-defined]
+    return "Identity" if kind == "none" else OPS[kind].label if kind in OPS else kind
+
+
+def _elu(n: LayerNode) -> str:
+    alpha = n.attrs.alpha  # type: ignore[attr-defined]
+    return "ELU" if alpha == 1 else f"ELU, alpha={alpha:g}"
+
+
+def _input(n: LayerNode) -> str:
+    return f"{n.name}: {shape(n.shape)}"
+
+
+LABELS: dict[str, Callable[[LayerNode], str]] = {
+    "input": _input,
+    "conv": _conv,
+    "gconv": _conv,
+    "sepconv": _sepconv,
+    "dwconv": _dwconv,
+    "maxpool": _pool,
+    "avgpool": _pool,
+    "bn": _bn,
+    "act": _act,
+    "elu": _elu,
+    "dropout": lambda n: f"Dropout {n.attrs.p:g}",  # type: ignore[attr-defined]
+    "linear": lambda n: f"Linear {n.attrs.units}",  # type: ignore[attr-defined]
+    "add": lambda n: "+",
+    "concat": lambda n: "Concat",
+}
+
+
+def label(n: LayerNode) -> str:
+    """The box text of one layer; ops without an entry use their table name (``ReLU``)."""
+    rule = LABELS.get(n.op)
+    if rule is not None:
+        return rule(n)
+    spec = OPS.get(n.op)
+    return spec.label if spec and spec.label else n.op
