@@ -1,12 +1,221 @@
-"""`xdsl compile` (placeholder until the PyTorch backend lands)."""
+"""``xdsl compile``: spec → PyTorch module, checked against the graph IR, optionally saved.
+
+torch is imported inside the command only: ``xdsl check`` and ``xdsl audit`` load this module
+to register the command and must stay free of torch.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
 import click
+
+from xdsl.cli import EXIT_INTERNAL, _limits, _parse_sets, handle_errors, spec_options
+from xdsl.ops import fmt_shape
+
+_PATH = click.Path(dir_okay=False, path_type=Path)
 
 
 @click.command()
-@click.argument("spec")
-def compile_command(spec: str) -> None:
-    """Compile SPEC to a PyTorch module."""
-    raise click.ClickException("the PyTorch backend is not built yet")
+@spec_options
+@click.option("-o", "--output", type=_PATH,
+              help="Save the state_dict: .safetensors → safetensors, any other suffix → "
+                   "torch.save (a pickle of the state_dict).")
+@click.option("--export-py", type=_PATH,
+              help="Write a standalone PyTorch file (no xdsl import) defining the network.")
+@click.option("--onnx", type=_PATH, help="Export to ONNX and check the file with onnx.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@click.option("--layers", "per_layer", is_flag=True, help="One row per layer, not per block.")
+@click.option("--optimize", is_flag=True,
+              help="Inference module: batch norm folded into convolutions, channels_last. "
+                   "Files written are of the optimised module.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the initial weights.")
+@click.option("--init", type=click.Choice(["kaiming", "torch"]), default="kaiming",
+              show_default=True, help="kaiming: xdsl's init; torch: PyTorch's layer defaults.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True, help="auto: cuda when available.")
+@click.option("--memory-format", type=click.Choice(["auto", "channels_last", "contiguous"]),
+              default="auto", show_default=True,
+              help="Layout the module converts inputs to; auto picks the faster per device.")
+@handle_errors
+def compile_command(spec: str, sets: tuple[str, ...], output: Path | None,
+                    export_py: Path | None, onnx: Path | None, fmt: str, per_layer: bool,
+                    optimize: bool, seed: int, init: str, device: str, memory_format: str,
+                    **kw: Any) -> None:
+    """Compile SPEC to a PyTorch module and check it against the graph IR."""
+    import torch
+    from xdsl.backends.pytorch.build import compile_network, export_python
+    from xdsl.backends.pytorch.verify import layer_rows, verify
+
+    from xdsl.api import parse
+
+    limits = _limits(kw)
+    if device == "cuda" and not torch.cuda.is_available():
+        raise click.UsageError("--device cuda: no CUDA device is available")
+    if output and output.suffix == ".safetensors":
+        try:
+            import safetensors.torch  # noqa: F401
+        except ImportError:
+            raise click.UsageError("saving .safetensors needs `pip install safetensors`; "
+                                   "or use a .pt file (torch.save)") from None
+    parsed = parse(spec)
+    g = parsed.graph(limits, **_parse_sets(sets))
+    model = compile_network(g, seed=seed, init=init, memory_format=memory_format,  # type: ignore[arg-type]
+                            device=device)
+    checks = verify(model, g)
+    rows = layer_rows(model, g)
+    final, notes = model, []
+    if optimize:
+        final, note = _optimize(model, g)
+        notes.append(note)
+    report = _report(g, model, checks, rows, per_layer, seed, notes)
+    click.echo(json.dumps(report, indent=2) if fmt == "json" else _table(report, per_layer))
+    bad = [c for c in checks if not c.ok]
+    if bad:
+        lines = [f"  {c.what}: graph IR {_fmt(c.expected)}, module {_fmt(c.actual)}" for c in bad]
+        click.echo("xdsl: internal error: the compiled module disagrees with the graph IR\n"
+                   + "\n".join(lines) + "\nThis is a bug in xdsl's PyTorch backend; please "
+                   "report it with the spec.", err=True)
+        sys.exit(EXIT_INTERNAL)
+    for path, what in ((output, "state_dict"), (export_py, "PyTorch source"), (onnx, "ONNX")):
+        if path is None:
+            continue
+        if path is output:
+            _save_state(final, path, g)
+        elif path is export_py:
+            path.write_text(export_python(final, source_name=spec), encoding="utf-8")
+        else:
+            _export_onnx(final, path, g)
+        click.echo(f"wrote {what} to {path}", err=fmt == "json")
+
+
+def _optimize(model: Any, g: Any) -> tuple[Any, str]:
+    """The optimised module, checked to give the unoptimised module's outputs."""
+    import torch
+    from xdsl.backends.pytorch.inference import optimize
+
+    fast = optimize(model)
+    shape = g.nodes[g.graph["input"]]["node"].shape
+    device = next(model.parameters()).device
+    x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0)).to(device)
+    model.eval()
+    with torch.no_grad():
+        want, got = model(x), fast(x)
+    model.train()
+    delta = (want - got).abs().max().item()
+    scale = want.abs().max().item()
+    if not delta <= 1e-4 * scale + 1e-7:
+        raise AssertionError(f"--optimize changed the outputs: max |Δ| {delta:.3g} for "
+                             f"outputs up to {scale:.3g}")
+    folded = len(fast.plan.folded)
+    return fast, (f"--optimize: {folded} batch norms folded into convolutions, channels_last; "
+                  f"max |Δ| vs unoptimised {delta:.2g} (outputs up to {scale:.2g})")
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, tuple):
+        return fmt_shape(v)
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def _report(g: Any, model: Any, checks: list[Any], rows: list[dict[str, Any]],
+            per_layer: bool, seed: int, notes: list[str]) -> dict[str, Any]:
+    from xdsl.backends.pytorch.verify import block_rows
+
+    nodes = g.nodes
+    param = next(model.parameters(), None)
+    return {
+        "network": g.graph["name"],
+        "params_values": g.graph.get("params", {}),
+        "input": list(nodes[g.graph["input"]]["node"].shape),
+        "output": list(nodes[g.graph["output"]]["node"].shape),
+        "device": str(param.device) if param is not None else "cpu",
+        "memory_format": "channels_last" if model.memory_format == _channels_last()
+        else "contiguous",
+        "seed": seed,
+        "trainable": checks[0].actual,
+        "non_trainable": checks[1].actual,
+        "macs": sum(r["macs"] for r in rows),
+        "layers": rows if per_layer else None,
+        "blocks": block_rows(rows, g),
+        "checks": [{"what": c.what, "graph_ir": _json(c.expected), "module": _json(c.actual),
+                    "ok": c.ok} for c in checks],
+        "notes": notes,
+    }
+
+
+def _channels_last() -> Any:
+    import torch
+
+    return torch.channels_last
+
+
+def _json(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
+
+
+def _table(r: dict[str, Any], per_layer: bool) -> str:
+    from xdsl.report import text_table
+
+    out = [f"{r['network']}: {fmt_shape(r['input'])} -> {fmt_shape(r['output'])}   "
+           f"(PyTorch on {r['device']}, {r['memory_format']}, seed {r['seed']})", ""]
+    if per_layer:
+        rows = [[x["name"], x["op"], fmt_shape(x["output"]), f"{x['params']:,}",
+                 f"{x['macs']:,}"] for x in r["layers"]]
+        out += [text_table(["layer", "op", "output", "params", "MACs"], rows, {3, 4}), ""]
+    else:
+        rows = [[b["name"], str(b["layers"]), fmt_shape(b["output"]), f"{b['params']:,}",
+                 f"{b['macs']:,}"] for b in r["blocks"]]
+        out += [text_table(["block", "layers", "output", "params", "MACs"], rows, {1, 3, 4}), ""]
+    rows = [[c["what"], _fmt(_tuple(c["graph_ir"])), _fmt(_tuple(c["module"])),
+             "ok" if c["ok"] else "MISMATCH"] for c in r["checks"]]
+    out.append(text_table(["check", "graph IR", "module", ""], rows, {1, 2}))
+    out.append(f"multiply-accumulates (graph IR): {r['macs']:,}")
+    out += r["notes"]
+    return "\n".join(out)
+
+
+def _tuple(v: Any) -> Any:
+    return tuple(v) if isinstance(v, list) else v
+
+
+def _save_state(model: Any, path: Path, g: Any) -> None:
+    """``.safetensors``: safetensors with the network's name and parameters as metadata;
+    anything else: ``torch.save(state_dict)``."""
+    import torch
+
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if path.suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        meta = {"network": g.graph["name"], "params": json.dumps(g.graph.get("params", {}))}
+        save_file(state, str(path), metadata=meta)
+    else:
+        torch.save(state, path)
+
+
+def _export_onnx(model: Any, path: Path, g: Any) -> None:
+    """``torch.onnx.export`` (the torch.export-based exporter, weights inside the file), then
+    ``onnx.checker.check_model``."""
+    import contextlib
+    import io
+
+    import onnx
+    import torch
+
+    shape = g.nodes[g.graph["input"]]["node"].shape
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints progress
+            torch.onnx.export(model, (torch.zeros(1, *shape, device=device),), str(path),
+                              input_names=[g.graph["input"]], output_names=["output"],
+                              external_data=False, dynamo=True)
+    finally:
+        model.train(was_training)
+    onnx.checker.check_model(str(path), full_check=True)

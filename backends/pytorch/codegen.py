@@ -1,0 +1,211 @@
+"""Plan → Python source: the straight-line ``forward`` and the standalone ``--export-py`` file.
+
+The compiled module and the exported file run the same ``forward`` text, so what a user pastes
+into a code release is exactly what xdsl ran. Values that live for one step are called ``x``;
+a value read later (a residual shortcut, a branch input) keeps its layer's name.
+"""
+
+from __future__ import annotations
+
+import inspect
+import keyword
+import re
+import textwrap
+from collections.abc import Mapping
+from typing import Any
+
+from xdsl.backends.pytorch.lowering import LOWERINGS, Emit, Plan, Step
+
+# nn.Module's own attribute names (torch 2.x) and the network's: a scope named like one of them
+# would shadow it, so it gets a trailing underscore. Frozen here, not read from torch, so that
+# state_dict keys do not change with the torch version.
+_MODULE_ATTRS = frozenset("""
+    T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda
+    double dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter
+    get_submodule half ipu load_state_dict modules mtia named_buffers named_children
+    named_modules named_parameters parameters register_backward_hook register_buffer
+    register_forward_hook register_forward_pre_hook register_full_backward_hook
+    register_full_backward_pre_hook register_load_state_dict_post_hook
+    register_load_state_dict_pre_hook register_module register_parameter
+    register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
+    set_submodule share_memory state_dict to to_empty train training type xpu zero_grad
+    memory_format plan graph
+""".split())
+
+RUNTIME_NAMES = ("SeparableConv2d", "partial_affine", "avg_pool2d_exclude_pad", "init_weights")
+"""Definitions of runtime.py that generated code may use (copied into exported files)."""
+
+_RESERVED = frozenset({*keyword.kwlist, *keyword.softkwlist, "self", "x", "torch", "F", "nn",
+                       "float", *RUNTIME_NAMES})
+
+
+def attr_name(part: str) -> str:
+    """A scope or layer name as a module attribute (one component of a state_dict key)."""
+    if part in _MODULE_ATTRS or keyword.iskeyword(part) or part.startswith("_"):
+        return part + "_"
+    return part
+
+
+def module_path(name: str) -> str:
+    """The attribute path of a layer's module: its IR name, made safe component by component."""
+    return ".".join(attr_name(p) for p in name.split("."))
+
+
+def class_name(network: str) -> str:
+    name = "".join(p[:1].upper() + p[1:] for p in network.split("_") if p) or "Network"
+    return name + "Net" if name in _RESERVED or not name.isidentifier() else name
+
+
+def _var(name: str, taken: set[str]) -> str:
+    base = name.replace(".", "_")
+    if base in _RESERVED:
+        base += "_"
+    var, k = base, 2
+    while var in taken:
+        var, k = f"{base}_{k}", k + 1
+    taken.add(var)
+    return var
+
+
+def _block(step: Step) -> str:
+    return ".".join(step.node.scope[:2])
+
+
+def _may_overwrite(src: str, step: Step, readers: Mapping[str, list[str]],
+                   kinds: Mapping[str, str]) -> bool:
+    """May ``step`` overwrite its input? Only a fresh tensor that no one else reads, that is not
+    the caller's, and that autograd does not keep (see :attr:`Lowering.donates`)."""
+    return (kinds[src] != "input" and readers[src] == [step.name]
+            and LOWERINGS[kinds[src]].donates)
+
+
+def forward_source(plan: Plan) -> str:
+    """``def forward(self, <input>)`` as straight-line code, indented for a class body."""
+    readers = plan.consumers()
+    inp = plan.input
+    taken: set[str] = set()
+    var = {inp.name: _var(inp.name, taken)}
+    kinds = {inp.name: "input", **{s.name: s.node.op for s in plan.steps}}
+    body: list[str] = []
+    if len(inp.shape) == 3:
+        body.append(f"{var[inp.name]} = {var[inp.name]}.contiguous("
+                    "memory_format=self.memory_format)")
+    block: str | None = None
+    for i, step in enumerate(plan.steps):
+        if _block(step) != block:
+            block = _block(step)
+            body += ["", f"# {block}"] if block else [""]
+        nxt = plan.steps[i + 1].name if i + 1 < len(plan.steps) else None
+        inplace = len(step.inputs) == 1 and _may_overwrite(step.inputs[0], step, readers, kinds)
+        expr = LOWERINGS[step.node.op].forward(Emit(
+            step.node, f"self.{module_path(step.name)}", [var[s] for s in step.inputs],
+            inplace))
+        last = nxt is None and step.name == plan.output and not readers[step.name]
+        var[step.name] = "x" if readers[step.name] == [nxt] or last else _var(step.name, taken)
+        if expr != var[step.name]:
+            body.append(f"{var[step.name]} = {expr}")
+    body.append(f"return {var[plan.output]}")
+    head = f"def forward(self, {var[inp.name]}: torch.Tensor) -> torch.Tensor:"
+    lines = [head, *(textwrap.indent(_wrap(line, 8), "    ") for line in body)]
+    return textwrap.indent("\n".join(lines), "    ").replace("    \n", "\n") + "\n"
+
+
+def init_source(plan: Plan, memory_format: str) -> str:
+    """``__init__`` of an exported network: containers per scope, one module per layer."""
+    lines = [
+        "def __init__(",
+        "    self,",
+        "    seed: int | None = 0,",
+        f"    memory_format: torch.memory_format = torch.{memory_format},",
+        ") -> None:",
+        "    super().__init__()",
+        "    self.memory_format = memory_format",
+    ]
+    made: set[str] = set()
+    block: str | None = None
+    for step in plan.steps:
+        if step.module is None:
+            continue
+        if _block(step) != block:
+            block = _block(step)
+            lines.append("")
+        parts = module_path(step.name).split(".")
+        for k in range(1, len(parts)):
+            prefix = ".".join(parts[:k])
+            if prefix not in made:
+                made.add(prefix)
+                lines.append(f"    self.{prefix} = nn.Module()")
+        line = _wrap(f"self.{'.'.join(parts)} = {step.module.source()}", 8)
+        lines.append(textwrap.indent(line, "    "))
+    lines += ["", "    if seed is not None:", "        init_weights(self, seed)"]
+    return textwrap.indent("\n".join(lines), "    ").replace("    \n", "\n") + "\n"
+
+
+def _split_args(text: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    parts.append(text[start:].strip())
+    return [p for p in parts if p]
+
+
+def _wrap(line: str, indent: int, width: int = 100) -> str:
+    """Break an over-long ``target = f(args)`` line the way ruff format would."""
+    if indent + len(line) <= width or not line.endswith(")"):
+        return line
+    m = re.match(r"([\w.]+ = [\w.]+\()(.*)\)$", line)
+    if not m:
+        return line
+    head, inner = m.groups()
+    pad = " " * 4
+    if indent + 4 + len(inner) <= width:
+        return f"{head}\n{pad}{inner}\n)"
+    return "\n".join([head, *(f"{pad}{a}," for a in _split_args(inner)), ")"])
+
+
+def runtime_sources(code: str) -> list[str]:
+    """The runtime definitions ``code`` uses (init_weights always), in runtime.py's order."""
+    from xdsl.backends.pytorch import runtime
+
+    used = [n for n in RUNTIME_NAMES if n == "init_weights" or re.search(rf"\b{n}\b", code)]
+    return [inspect.getsource(getattr(runtime, n)) for n in used]
+
+
+def _params_line(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def export_source(plan: Plan, *, source_name: str = "", params: Mapping[str, Any] | None = None,
+                  memory_format: str = "channels_last") -> str:
+    """A standalone PyTorch file defining the network as ``class <Name>(nn.Module)``."""
+    name = class_name(plan.network)
+    init, forward = init_source(plan, memory_format), forward_source(plan)
+    shape = " x ".join(map(str, plan.input.shape))
+    origin = f" from {source_name}" if source_name else ""
+    header = [
+        f'"""{name}: generated by xdsl{origin}.', "",
+        "Standalone: needs only PyTorch. The state_dict keys are the spec's layer names",
+        "(scope.layer.weight), the same as the xdsl-compiled module's, so weights saved there",
+        "load here unchanged.",
+    ]
+    if params:
+        header += ["", *textwrap.wrap(f"Parameters: {_params_line(params)}.", 96)]
+    header += ['"""', "", "from __future__ import annotations", "", "import torch",
+               "import torch.nn.functional as F", "from torch import nn"]
+    defs = runtime_sources(init + forward)
+    doc = [
+        f'    """{plan.network}, for {shape} inputs ("same" padding was resolved for this size).',
+        "",
+        "    ``seed`` fixes the initial weights (None keeps PyTorch's default init);",
+        "    ``memory_format`` is the layout the input is converted to (channels_last is",
+        '    faster on CPUs).',
+        '    """',
+    ]
+    parts = ["\n".join(header), *defs,
+             "\n".join([f"class {name}(nn.Module):", *doc, "", init.rstrip("\n"), "",
+                        forward.rstrip("\n")])]
+    return "\n\n\n".join(p.strip("\n") for p in parts) + "\n"

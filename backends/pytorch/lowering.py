@@ -1,0 +1,325 @@
+"""Graph IR → a plan of torch layers: the one table that maps every xdsl op to PyTorch.
+
+A :class:`Lowering` says how one op becomes torch code: the module that holds its weights (a
+:class:`Call`, data that both builds the module and prints as source) and the expression its
+forward step computes. Adding an op to xdsl means adding one entry to :data:`LOWERINGS`.
+
+Nothing here imports torch, so the plan can be made, inspected and optimised without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import networkx as nx
+
+from xdsl.graph import LayerNode, layers
+from xdsl.ops import Shape
+
+# ---- constructor calls as data ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    """``fn(*args, **kwargs)`` kept as data: built into a module, or printed as Python source.
+
+    ``fn`` is a dotted name looked up in a namespace (``nn.Conv2d``, ``SeparableConv2d``);
+    arguments are numbers, booleans, strings, tuples or nested calls.
+    """
+
+    fn: str
+    args: tuple[Any, ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+    def without(self, *names: str) -> Call:
+        """The same call with keyword arguments ``names`` left at their defaults."""
+        return replace(self, kwargs=tuple((k, v) for k, v in self.kwargs if k not in names))
+
+    def source(self) -> str:
+        parts = [_literal(a) for a in self.args]
+        parts += [f"{k}={_literal(v)}" for k, v in self.kwargs]
+        return f"{self.fn}({', '.join(parts)})"
+
+    def build(self, namespace: Mapping[str, Any]) -> Any:
+        head, *rest = self.fn.split(".")
+        fn = namespace[head]
+        for attr in rest:
+            fn = getattr(fn, attr)
+        args = [_build(a, namespace) for a in self.args]
+        return fn(*args, **{k: _build(v, namespace) for k, v in self.kwargs})
+
+
+def _build(value: Any, namespace: Mapping[str, Any]) -> Any:
+    return value.build(namespace) if isinstance(value, Call) else value
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, Call):
+        return value.source()
+    if isinstance(value, bool | int | str) or value is None:
+        return repr(value)
+    if isinstance(value, float):
+        return repr(value) if value == value and abs(value) != float("inf") else \
+            f'float("{value}")'
+    if isinstance(value, tuple):
+        return f"({', '.join(map(_literal, value))}{',' if len(value) == 1 else ''})"
+    raise TypeError(f"cannot print {value!r} as source")
+
+
+# ---- the table -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Emit:
+    """What a forward expression is written from: the module, the inputs, the in-place licence."""
+
+    node: LayerNode
+    module: str  # e.g. ``self.entry.down1.sepconv1``
+    args: list[str]  # input expressions, in the node's input order
+    inplace: bool = False  # the input may be overwritten (no other reader, not needed by autograd)
+
+    @property
+    def x(self) -> str:
+        return self.args[0]
+
+
+ModuleRule = Callable[[LayerNode, list[Shape]], Call]
+ForwardRule = Callable[[Emit], str]
+
+
+@dataclass(frozen=True)
+class Lowering:
+    forward: ForwardRule
+    module: ModuleRule | None = None
+    fold: str | None = None
+    """Where a following batch norm folds in (``"pointwise"``; ``""`` = the module itself)."""
+    donates: bool = False
+    """The output is a fresh tensor its own backward does not need, so a sole consumer may
+    overwrite it (``relu(x, inplace=True)``)."""
+
+
+def _size(pair: tuple[int, int]) -> int | tuple[int, int]:
+    return pair[0] if pair[0] == pair[1] else pair
+
+
+def _symmetric(node: LayerNode) -> tuple[int, int] | None:
+    """The layer's own padding argument when the resolved padding is symmetric, else None."""
+    top, bottom, left, right = node.pads or (0, 0, 0, 0)
+    return (top, left) if top == bottom and left == right else None
+
+
+def _fpad(node: LayerNode) -> tuple[int, int, int, int]:
+    top, bottom, left, right = node.pads or (0, 0, 0, 0)
+    return (left, right, top, bottom)
+
+
+def _window_kwargs(node: LayerNode) -> list[tuple[str, Any]]:
+    a = node.attrs
+    pad = _symmetric(node) or (0, 0)
+    kwargs: list[tuple[str, Any]] = []
+    if a.stride != (1, 1):
+        kwargs.append(("stride", _size(a.stride)))
+    if pad != (0, 0):
+        kwargs.append(("padding", _size(pad)))
+    if a.dilation != (1, 1):
+        kwargs.append(("dilation", _size(a.dilation)))
+    return kwargs
+
+
+def _padded(e: Emit) -> str:
+    """The input, explicitly zero-padded when the layer's padding is asymmetric (TF ``same``)."""
+    return e.x if _symmetric(e.node) else f"F.pad({e.x}, {_literal(_fpad(e.node))})"
+
+
+def _conv(node: LayerNode, ins: list[Shape]) -> Call:
+    a, cin = node.attrs, ins[0][0]
+    filters = getattr(a, "filters", None) or cin * a.mult  # dwconv has no filters
+    kwargs = _window_kwargs(node)
+    if node.groups != 1:
+        kwargs.append(("groups", node.groups))
+    if not a.bias:
+        kwargs.append(("bias", False))
+    return Call("nn.Conv2d", (cin, filters, _size(a.kernel)), tuple(kwargs))
+
+
+def _sepconv(node: LayerNode, ins: list[Shape]) -> Call:
+    a = node.attrs
+    kwargs = _window_kwargs(node)
+    if a.mult != 1:
+        kwargs.append(("mult", a.mult))
+    if not a.bias:
+        kwargs.append(("bias", False))
+    return Call("SeparableConv2d", (ins[0][0], a.filters, _size(a.kernel)), tuple(kwargs))
+
+
+def _bn(node: LayerNode, ins: list[Shape]) -> Call:
+    a = node.attrs
+    kwargs: list[tuple[str, Any]] = []
+    if a.eps != 1e-5:
+        kwargs.append(("eps", a.eps))
+    if a.momentum != 0.1:
+        kwargs.append(("momentum", a.momentum))
+    if not (a.scale or a.center):
+        kwargs.append(("affine", False))
+    cls = "nn.BatchNorm2d" if len(ins[0]) == 3 else "nn.BatchNorm1d"
+    call = Call(cls, (ins[0][0],), tuple(kwargs))
+    if a.scale != a.center:
+        return Call("partial_affine", (call,), (("scale", a.scale), ("center", a.center)))
+    return call
+
+
+def _linear(node: LayerNode, ins: list[Shape]) -> Call:
+    bias = () if node.attrs.bias else (("bias", False),)
+    return Call("nn.Linear", (ins[0][0], node.attrs.units), bias)
+
+
+def _pool(kind: str) -> ForwardRule:
+    def forward(e: Emit) -> str:
+        a, node = e.node.attrs, e.node
+        if node.is_global:
+            return f"{e.x}.mean((2, 3))" if kind == "avg" else f"torch.amax({e.x}, dim=(2, 3))"
+        kernel, stride = _size(a.kernel), _size(a.stride or a.kernel)
+        pad = _symmetric(node)
+        half = (a.kernel[0] // 2, a.kernel[1] // 2)
+        if pad and pad[0] <= half[0] and pad[1] <= half[1]:  # torch's own padding limit
+            args = [e.x, kernel, stride] + ([_size(pad)] if pad != (0, 0) else [])
+            if kind == "avg" and not a.include_pad and pad != (0, 0):
+                return f"F.avg_pool2d({', '.join(map(str, args))}, count_include_pad=False)"
+            return f"F.{kind}_pool2d({', '.join(map(str, args))})"
+        fpad = _literal(_fpad(node))
+        if kind == "max":
+            return f'F.max_pool2d(F.pad({e.x}, {fpad}, value=float("-inf")), {kernel}, {stride})'
+        if a.include_pad:
+            return f"F.avg_pool2d(F.pad({e.x}, {fpad}), {kernel}, {stride})"
+        return f"avg_pool2d_exclude_pad({e.x}, {_literal(a.kernel)}, " \
+               f"{_literal(a.stride or a.kernel)}, {fpad})"
+
+    return forward
+
+
+def _relu(e: Emit) -> str:
+    return f"F.relu({e.x}, inplace=True)" if e.inplace else f"F.relu({e.x})"
+
+
+def _elu(e: Emit) -> str:
+    alpha = getattr(e.node.attrs, "alpha", 1.0)  # `act elu` has no alpha
+    return f"F.elu({e.x})" if alpha == 1.0 else f"F.elu({e.x}, {alpha!r})"
+
+
+_ACTIVATIONS: dict[str, ForwardRule] = {
+    "relu": _relu,
+    "elu": _elu,
+    "gelu": lambda e: f"F.gelu({e.x})",
+    "sigmoid": lambda e: f"torch.sigmoid({e.x})",
+    "tanh": lambda e: f"torch.tanh({e.x})",
+    "none": lambda e: e.x,
+}
+
+
+def _module_call(e: Emit) -> str:
+    return f"{e.module}({_padded(e)})"
+
+
+LOWERINGS: dict[str, Lowering] = {
+    "conv": Lowering(_module_call, _conv, fold="", donates=True),
+    "gconv": Lowering(_module_call, _conv, fold="", donates=True),
+    "dwconv": Lowering(_module_call, _conv, fold="", donates=True),
+    "sepconv": Lowering(_module_call, _sepconv, fold="pointwise", donates=True),
+    "bn": Lowering(lambda e: f"{e.module}({e.x})", _bn, donates=True),
+    "linear": Lowering(lambda e: f"{e.module}({e.x})", _linear, donates=True),
+    **{op: Lowering(rule) for op, rule in _ACTIVATIONS.items() if op != "none"},
+    "identity": Lowering(lambda e: e.x),
+    "act": Lowering(lambda e: _ACTIVATIONS[e.node.attrs.kind](e)),
+    "maxpool": Lowering(_pool("max")),
+    "avgpool": Lowering(_pool("avg"), donates=True),
+    "dropout": Lowering(lambda e: f"F.dropout({e.x}, {e.node.attrs.p!r}, self.training)"),
+    "flatten": Lowering(lambda e: f"torch.flatten({e.x}, 1)"),
+    "add": Lowering(lambda e: " + ".join(e.args), donates=True),
+    "concat": Lowering(lambda e: f"torch.cat([{', '.join(e.args)}], 1)", donates=True),
+}
+
+
+# ---- the plan --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """One layer to emit: its IR node, its (possibly rewired) inputs, its module if any."""
+
+    node: LayerNode
+    inputs: tuple[str, ...]
+    module: Call | None = None
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+
+@dataclass
+class Plan:
+    """The network as torch will run it: steps in execution order, plus the input and output."""
+
+    network: str
+    input: LayerNode
+    output: str
+    steps: list[Step]
+    folded: list[tuple[str, str]] = field(default_factory=list)
+    """(convolution, batch norm) pairs merged by :func:`fold_batch_norms`."""
+
+    def consumers(self) -> dict[str, list[str]]:
+        readers: dict[str, list[str]] = {self.input.name: []}
+        for step in self.steps:
+            readers[step.name] = []
+            for src in step.inputs:
+                readers[src].append(step.name)
+        return readers
+
+
+class UnsupportedOp(NotImplementedError):
+    """The graph uses an op the PyTorch backend has no lowering for."""
+
+
+def lower(g: nx.DiGraph) -> Plan:
+    """The plan for graph ``g``: one step per layer, modules described but not built."""
+    nodes = {n.name: n for n in layers(g)}
+    steps = []
+    for node in nodes.values():
+        if node.op == "input":
+            continue
+        rule = LOWERINGS.get(node.op)
+        if rule is None:
+            raise UnsupportedOp(f"the PyTorch backend cannot lower `{node.op}` ({node.name})")
+        ins = [nodes[i].shape for i in node.inputs]
+        steps.append(Step(node, node.inputs, rule.module(node, ins) if rule.module else None))
+    return Plan(g.graph["name"], nodes[g.graph["input"]], g.graph["output"], steps)
+
+
+def fold_batch_norms(plan: Plan) -> Plan:
+    """Merge every batch norm into the convolution before it (for inference only).
+
+    A batch norm folds when it reads a convolution (incl. a separable one's pointwise part) that
+    nothing else reads; the convolution gains a bias and the batch norm's step disappears.
+    The weights are folded by :func:`xdsl.backends.pytorch.inference.optimize`.
+    """
+    readers = plan.consumers()
+    by_name = {s.name: s for s in plan.steps}
+    rename: dict[str, str] = {}
+    folded: list[tuple[str, str]] = []
+    steps: list[Step] = []
+    for step in plan.steps:
+        step = replace(step, inputs=tuple(rename.get(i, i) for i in step.inputs))
+        src = by_name.get(step.inputs[0]) if step.inputs else None
+        if (step.node.op == "bn" and len(step.node.shape) == 3 and src is not None
+                and LOWERINGS[src.node.op].fold is not None and readers[src.name] == [step.name]):
+            rename[step.name] = src.name
+            folded.append((src.name, step.name))
+            continue
+        steps.append(step)
+    convs = {conv for conv, _ in folded}
+    # Conv2d and SeparableConv2d default to bias=True: the folded shift lands there.
+    steps = [replace(s, module=s.module.without("bias")) if s.name in convs and s.module
+             else s for s in steps]
+    return Plan(plan.network, plan.input, rename.get(plan.output, plan.output), steps,
+                [*plan.folded, *folded])

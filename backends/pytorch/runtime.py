@@ -1,0 +1,107 @@
+"""What compiled networks need beyond torch itself: a few layers, a pooling helper, the init.
+
+This module imports nothing but torch, because ``--export-py`` copies the definitions a network
+uses verbatim into the standalone file: compiled and exported modules run the same code.
+Keep every definition self-contained (no module-level helpers, no xdsl imports).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class SeparableConv2d(nn.Module):
+    """Depthwise k×k (``mult`` filters per input channel), then pointwise 1×1.
+
+    Bias only on the pointwise convolution, as Keras' SeparableConv2D has it: a depthwise bias
+    would be folded into the next layer anyway.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
+        mult: int = 1,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        self.depthwise = nn.Conv2d(
+            in_channels,
+            in_channels * mult,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups=in_channels,
+            bias=False,
+        )
+        self.pointwise = nn.Conv2d(in_channels * mult, out_channels, 1, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(self.depthwise(x))
+
+
+def partial_affine(bn: nn.Module, scale: bool = True, center: bool = True) -> nn.Module:
+    """Drop a batch norm's learned scale or shift (Keras ``scale=False`` / ``center=False``).
+
+    PyTorch's ``affine`` switches both together; ``F.batch_norm`` accepts ``None`` for either.
+    """
+    if not scale:
+        bn.register_parameter("weight", None)
+    if not center:
+        bn.register_parameter("bias", None)
+    return bn
+
+
+def avg_pool2d_exclude_pad(
+    x: torch.Tensor,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    pad: tuple[int, int, int, int],
+) -> torch.Tensor:
+    """Average pooling with asymmetric zero padding whose divisor counts only real pixels.
+
+    This is TensorFlow's ``padding="same"`` average pool; ``F.avg_pool2d`` pads symmetrically
+    only. ``pad`` is (left, right, top, bottom), as for ``F.pad``.
+    """
+    total = F.avg_pool2d(F.pad(x, pad), kernel_size, stride)
+    count = F.avg_pool2d(F.pad(torch.ones_like(x[:1, :1]), pad), kernel_size, stride)
+    return total / count
+
+
+@torch.no_grad()
+def init_weights(model: nn.Module, seed: int = 0) -> None:
+    """xdsl's default initialisation, reproducible from ``seed``.
+
+    Convolutions: kaiming normal (fan_out, ReLU) as in torchvision's ResNets, zero bias. Batch
+    norm: weight 1, bias 0, fresh running statistics. Linear: normal(0, 0.01), zero bias, so the
+    first logits are near zero and the first loss is near log(classes). One generator walks the
+    modules in definition order: the same seed gives the same weights wherever the network is
+    built (compiled by xdsl, or an exported file).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(
+                m.weight, mode="fan_out", nonlinearity="relu", generator=generator
+            )
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
+            m.reset_running_stats()
+            if m.weight is not None:
+                nn.init.ones_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.01, generator=generator)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif any(True for _ in m.parameters(recurse=False)) and hasattr(m, "reset_parameters"):
+            m.reset_parameters()

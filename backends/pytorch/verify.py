@@ -1,0 +1,91 @@
+"""The compiled module measured against the graph IR: counts, output shape, per-block rows.
+
+The IR predicts every count; the module is built independently by torch. If the two disagree
+the backend has a bug, which ``xdsl compile`` reports as an internal error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+import torch
+from torch import nn
+from xdsl.backends.pytorch.codegen import module_path
+
+from xdsl.graph import layers, totals
+
+
+@dataclass(frozen=True)
+class Check:
+    what: str
+    expected: Any  # from the graph IR
+    actual: Any  # from the module
+
+    @property
+    def ok(self) -> bool:
+        return self.expected == self.actual
+
+
+def trainable(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def running_stats(model: nn.Module) -> int:
+    return sum(b.numel() for name, b in model.named_buffers()
+               if name.rsplit(".", 1)[-1] in ("running_mean", "running_var"))
+
+
+@torch.no_grad()
+def output_shape(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Shape (without batch) of the output for a zeros batch of 1, in eval mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(model.parameters(), torch.empty(0)).device
+        return tuple(model(torch.zeros(1, *input_shape, device=device)).shape[1:])
+    finally:
+        model.train(was_training)
+
+
+def verify(model: nn.Module, g: nx.DiGraph) -> list[Check]:
+    counts = totals(g)
+    nodes = g.nodes
+    return [
+        Check("trainable parameters", counts["trainable"], trainable(model)),
+        Check("BN running statistics", counts["non_trainable"], running_stats(model)),
+        Check("output shape", nodes[g.graph["output"]]["node"].shape,
+              output_shape(model, nodes[g.graph["input"]]["node"].shape)),
+    ]
+
+
+def _params_of(model: nn.Module, name: str) -> int:
+    try:
+        sub = model.get_submodule(module_path(name))
+    except AttributeError:
+        return 0
+    return sum(p.numel() for p in sub.parameters())
+
+
+def layer_rows(model: nn.Module, g: nx.DiGraph) -> list[dict[str, Any]]:
+    """One row per layer: IR shape and MACs, parameters counted in the module."""
+    return [{"name": n.name, "op": n.op, "output": list(n.shape),
+             "params": _params_of(model, n.name), "macs": n.macs}
+            for n in layers(g) if n.op != "input"]
+
+
+def block_rows(rows: list[dict[str, Any]], g: nx.DiGraph, depth: int = 2
+               ) -> list[dict[str, Any]]:
+    """Layer rows summed per flow and block (the first ``depth`` levels of the scope)."""
+    scope = {n.name: n.scope for n in layers(g)}
+    blocks: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        key = ".".join(scope[row["name"]][:depth]) or "(network)"
+        block = blocks.setdefault(key, {"name": key, "layers": 0, "output": None, "params": 0,
+                                        "macs": 0})
+        block["layers"] += 1
+        block["output"] = row["output"]
+        block["params"] += row["params"]
+        block["macs"] += row["macs"]
+    return list(blocks.values())
