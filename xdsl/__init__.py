@@ -13,7 +13,8 @@ __all__ = ["Limits", "ParamError", "Spec", "SpecError", "Summary", "check", "gra
 __version__ = "0.1.0"
 
 # Backends load on first use, so `import xdsl` stays light (no graphviz, no torch).
-_LAZY = {"draw": "xdsl.backends.graphviz"}
+_LAZY = {"draw": "xdsl.backends.graphviz", "compile": "xdsl.backends.pytorch",
+         "load": "xdsl.backends.pytorch"}
 
 
 def __getattr__(name: str) -> Any:

@@ -80,7 +80,11 @@ def _may_overwrite(src: str, step: Step, readers: Mapping[str, list[str]],
 
 
 def forward_source(plan: Plan) -> str:
-    """``def forward(self, <input>)`` as straight-line code, indented for a class body."""
+    """``def forward(self, <input>)`` as straight-line code, indented for a class body.
+
+    It returns the main output, or a tuple (main output, side heads...) when the spec declares
+    ``output`` heads.
+    """
     readers = plan.consumers()
     inp = plan.input
     taken: set[str] = set()
@@ -100,12 +104,15 @@ def forward_source(plan: Plan) -> str:
         expr = LOWERINGS[step.node.op].forward(Emit(
             step.node, f"self.{module_path(step.name)}", [var[s] for s in step.inputs],
             inplace))
-        last = nxt is None and step.name == plan.output and not readers[step.name]
-        var[step.name] = "x" if readers[step.name] == [nxt] or last else _var(step.name, taken)
+        last = nxt is None and plan.outputs == (step.name,) and not readers[step.name]
+        short = readers[step.name] == [nxt] and step.name not in plan.outputs
+        var[step.name] = "x" if short or last else _var(step.name, taken)
         if expr != var[step.name]:
             body.append(f"{var[step.name]} = {expr}")
-    body.append(f"return {var[plan.output]}")
-    head = f"def forward(self, {var[inp.name]}: torch.Tensor) -> torch.Tensor:"
+    body.append(f"return {', '.join(var[o] for o in plan.outputs)}")
+    result = "torch.Tensor" if len(plan.outputs) == 1 else \
+        f"tuple[{', '.join(['torch.Tensor'] * len(plan.outputs))}]"
+    head = f"def forward(self, {var[inp.name]}: torch.Tensor) -> {result}:"
     lines = [head, *(textwrap.indent(_wrap(line, 8), "    ") for line in body)]
     return textwrap.indent("\n".join(lines), "    ").replace("    \n", "\n") + "\n"
 
@@ -141,30 +148,64 @@ def init_source(plan: Plan, memory_format: str) -> str:
     return textwrap.indent("\n".join(lines), "    ").replace("    \n", "\n") + "\n"
 
 
-def _split_args(text: str) -> list[str]:
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
+def _split(text: str, sep: str) -> list[str]:
+    """``text`` split at top-level (unbracketed) occurrences of ``sep``."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(text):
+        ch = text[i]
         depth += ch in "([{"
         depth -= ch in ")]}"
-        if ch == "," and depth == 0:
+        if depth == 0 and text.startswith(sep, i):
             parts.append(text[start:i].strip())
-            start = i + 1
+            start = i = i + len(sep)
+            continue
+        i += 1
     parts.append(text[start:].strip())
     return [p for p in parts if p]
 
 
-def _wrap(line: str, indent: int, width: int = 100) -> str:
-    """Break an over-long ``target = f(args)`` line the way ruff format would."""
-    if indent + len(line) <= width or not line.endswith(")"):
-        return line
-    m = re.match(r"([\w.]+ = [\w.]+\()(.*)\)$", line)
-    if not m:
-        return line
-    head, inner = m.groups()
+def _closes_at_end(text: str, open_at: int) -> bool:
+    depth = 0
+    for i in range(open_at, len(text)):
+        depth += text[i] in "([{"
+        depth -= text[i] in ")]}"
+        if depth == 0:
+            return i == len(text) - 1
+    return False
+
+
+def _layout(expr: str, indent: int, width: int) -> str:
+    """``expr`` laid out as ruff format does once it does not fit on the line."""
     pad = " " * 4
-    if indent + 4 + len(inner) <= width:
-        return f"{head}\n{pad}{inner}\n)"
-    return "\n".join([head, *(f"{pad}{a}," for a in _split_args(inner)), ")"])
+    m = re.match(r"[\w.]*[(\[]", expr)
+    if m and _closes_at_end(expr, m.end() - 1):
+        head, inner, close = expr[:m.end()], expr[m.end():-1], expr[-1]
+        if indent + 4 + len(inner) <= width and not head.endswith("["):
+            return f"{head}\n{pad}{inner}\n{close}"
+        items = [_fit(a, indent + 4, width, ",") for a in _split(inner, ",")]
+        return "\n".join([head, *(textwrap.indent(a + ",", pad) for a in items), close])
+    terms = _split(expr, " + ")
+    if len(terms) > 1:
+        return "\n".join(["(", pad + terms[0], *(f"{pad}+ {t}" for t in terms[1:]), ")"])
+    return expr
+
+
+def _fit(expr: str, indent: int, width: int, trailer: str = "") -> str:
+    return expr if indent + len(expr) + len(trailer) <= width else _layout(expr, indent, width)
+
+
+def _wrap(line: str, indent: int, width: int = 100) -> str:
+    """An over-long ``target = expression`` line broken the way ruff format would."""
+    if indent + len(line) <= width:
+        return line
+    target, eq, expr = line.partition(" = ")
+    if not eq:
+        return line
+    head = re.match(r"[\w.]*[(\[]?", expr)
+    opening = f"{target} = {head.group() if head else expr}"
+    if indent + len(opening) > width and indent + 4 + len(expr) <= width:
+        return f"{target} = (\n    {expr}\n)"  # ruff parenthesises rather than split late
+    return f"{target} = {_layout(expr, indent, width)}"
 
 
 def runtime_sources(code: str) -> list[str]:

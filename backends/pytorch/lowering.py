@@ -263,10 +263,15 @@ class Plan:
 
     network: str
     input: LayerNode
-    output: str
+    outputs: tuple[str, ...]
+    """The main output first, then side heads (``output aux: ...``) in spec order."""
     steps: list[Step]
     folded: list[tuple[str, str]] = field(default_factory=list)
     """(convolution, batch norm) pairs merged by :func:`fold_batch_norms`."""
+
+    @property
+    def output(self) -> str:
+        return self.outputs[0]
 
     def consumers(self) -> dict[str, list[str]]:
         readers: dict[str, list[str]] = {self.input.name: []}
@@ -293,7 +298,8 @@ def lower(g: nx.DiGraph) -> Plan:
             raise UnsupportedOp(f"the PyTorch backend cannot lower `{node.op}` ({node.name})")
         ins = [nodes[i].shape for i in node.inputs]
         steps.append(Step(node, node.inputs, rule.module(node, ins) if rule.module else None))
-    return Plan(g.graph["name"], nodes[g.graph["input"]], g.graph["output"], steps)
+    outputs = tuple(g.graph.get("outputs") or [g.graph["output"]])
+    return Plan(g.graph["name"], nodes[g.graph["input"]], outputs, steps)
 
 
 def fold_batch_norms(plan: Plan) -> Plan:
@@ -321,5 +327,5 @@ def fold_batch_norms(plan: Plan) -> Plan:
     # Conv2d and SeparableConv2d default to bias=True: the folded shift lands there.
     steps = [replace(s, module=s.module.without("bias")) if s.name in convs and s.module
              else s for s in steps]
-    return Plan(plan.network, plan.input, rename.get(plan.output, plan.output), steps,
-                [*plan.folded, *folded])
+    outputs = tuple(rename.get(o, o) for o in plan.outputs)
+    return Plan(plan.network, plan.input, outputs, steps, [*plan.folded, *folded])

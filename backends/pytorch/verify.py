@@ -44,7 +44,9 @@ def output_shape(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, .
     model.eval()
     try:
         device = next(model.parameters(), torch.empty(0)).device
-        return tuple(model(torch.zeros(1, *input_shape, device=device)).shape[1:])
+        out = model(torch.zeros(1, *input_shape, device=device))
+        main = out[0] if isinstance(out, tuple) else out  # side heads follow the main output
+        return tuple(main.shape[1:])
     finally:
         model.train(was_training)
 
