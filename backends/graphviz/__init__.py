@@ -15,7 +15,7 @@ from typing import Any
 
 import networkx as nx
 from xdsl.backends.graphviz.dot import to_dot
-from xdsl.backends.graphviz.render import FORMATS, Renderer, RenderError, render
+from xdsl.backends.graphviz.render import FORMATS, Renderer, RenderError, render_dot
 from xdsl.backends.graphviz.view import Options, build_view
 
 from xdsl import tree as t
@@ -33,7 +33,7 @@ class Diagram:
     renderer: Renderer = "auto"
 
     def render(self, fmt: str = "svg", dpi: int | None = None) -> bytes:
-        return render(self.dot, fmt, self.renderer, dpi)
+        return render_dot(self.dot, fmt, self.renderer, dpi)
 
     def save(self, path: str | os.PathLike[str], fmt: str | None = None,
              dpi: int | None = None) -> Path:
@@ -54,8 +54,9 @@ class Diagram:
             return None
 
 
-def _flows(net: t.Network) -> list[str]:
-    return [s.name for s in net.body if isinstance(s, t.Flow)]
+def _names(net: t.Network) -> tuple[list[str], list[str]]:
+    """The spec's flow and block names: they tell the graph's scopes apart."""
+    return [s.name for s in net.body if isinstance(s, t.Flow)], [b.name for b in net.blocks]
 
 
 def draw(spec: Any, values: Mapping[str, Any] | None = None, *, limits: Limits | None = None,
@@ -71,13 +72,13 @@ def draw(spec: Any, values: Mapping[str, Any] | None = None, *, limits: Limits |
         raise TypeError(f"draw() got unknown options {unknown}; known: {sorted(known)}")
     opts = Options(**options)
     if isinstance(spec, nx.DiGraph):
-        g, flows = spec, None
+        g, names = spec, (None, None)
     else:
         from xdsl.api import parse
 
         parsed = parse(spec)
-        g, flows = parsed.graph(limits, **dict(values or {})), _flows(parsed.network)
-    view = build_view(g, opts, flows)
+        g, names = parsed.graph(limits, **dict(values or {})), _names(parsed.network)
+    view = build_view(g, opts, *names)
     if len(view.boxes) > MAX_BOXES:
         raise RenderError(f"the diagram would have {len(view.boxes):,} boxes (at most "
                           f"{MAX_BOXES:,} are drawn); collapse blocks with --depth 1 or 2")

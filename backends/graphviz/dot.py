@@ -95,7 +95,7 @@ def _edge(e: Edge) -> str:
     if e.cross:
         attrs = _attrs(constraint="false", style="invis")
     elif e.shortcut:
-        attrs = _attrs(color="#c0392b", penwidth=1.3)
+        attrs = _attrs(color="#c0392b", penwidth=1.3, weight=0)
     else:
         attrs = ""
     return f"{quote(e.src)} -> {quote(e.dst)}" + (f" {attrs}" if attrs else "")

@@ -66,7 +66,7 @@ def find_program(fmt: str, renderer: Renderer = "auto") -> Program:
     return Program("graphviz-pure", pure)
 
 
-def render(source: str, fmt: str, renderer: Renderer = "auto", dpi: int | None = None) -> bytes:
+def render_dot(source: str, fmt: str, renderer: Renderer = "auto", dpi: int | None = None) -> bytes:
     """Run the renderer on DOT ``source``; warnings are dropped, failures raise RenderError."""
     if fmt == "dot":
         return source.encode("utf-8")

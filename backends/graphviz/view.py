@@ -105,13 +105,16 @@ def _feature_text(shape: tuple[int, ...]) -> str:
 
 
 class _Builder:
-    def __init__(self, g: nx.DiGraph, options: Options, flows: frozenset[str] | None):
+    def __init__(self, g: nx.DiGraph, options: Options, flows: frozenset[str] | None,
+                 blocks: frozenset[str] | None):
         self.g, self.o = g, options
         self.nodes: list[LayerNode] = layers(g)
         self.by_name = {n.name: n for n in self.nodes}
         self.order = {n.name: i for i, n in enumerate(self.nodes)}
         depth1 = {n.scope[0] for n in self.nodes if n.scope}
         self.flows = depth1 if flows is None else depth1 & flows
+        self.blocks = None if blocks is None else re.compile(
+            "(?:" + "|".join(map(re.escape, sorted(blocks))) + r")\d+" if blocks else "(?!)")
         self.repeats: dict[int, dict] = g.graph.get("repeats", {})
         # iterations[uid][i] = names of the nodes built in iteration i of repeat uid
         self.iterations: dict[int, dict[int, list[str]]] = {}
@@ -208,12 +211,30 @@ class _Builder:
 
     def _spine(self, scope: tuple[str, ...]) -> str:
         """A flow's main path, or the innermost merge branch the scope lies in."""
-        if "shortcut" in scope:
+        roles = [self._role(scope[: d + 1]) for d in range(len(scope))]
+        if "shortcut" in roles:
             return ""
-        for d in range(len(scope) - 1, 0, -1):
-            if _STRUCTURAL.match(scope[d - 1]) and not scope[d - 1].startswith("residual"):
+        for d in range(len(scope) - 1, -1, -1):
+            if roles[d] == "branch":
                 return ".".join(scope[: d + 1])
-        return scope[0] if scope else ""
+        return scope[0] if roles and roles[0] == "flow" else "main"
+
+    def _role(self, scope: tuple[str, ...]) -> str:
+        """What opened the last scope: a flow, a block call, a residual, a merge, a merge's
+        branch, or a shortcut (the IR names say it, with the spec's block names to tell a
+        block call from a named branch)."""
+        last = scope[-1]
+        if len(scope) == 1 and last in self.flows:
+            return "flow"
+        if last == "shortcut":
+            return "shortcut"
+        if match := _STRUCTURAL.match(last):
+            return "residual" if match.group(1) == "residual" else "merge"
+        if self.blocks is not None:
+            return "block" if self.blocks.fullmatch(last) else "branch"
+        parent = scope[-2] if len(scope) > 1 else ""
+        merge = _STRUCTURAL.match(parent) and not parent.startswith("residual")
+        return "branch" if merge or re.fullmatch(r"branch\d+", last) else "block"
 
     def edges(self) -> list[Edge]:
         seen: set[tuple[str, str]] = set()
@@ -282,11 +303,7 @@ class _Builder:
         return tuple(r for r in first if r in common)
 
     def _is_cluster(self, scope: tuple[str, ...]) -> bool:
-        last = scope[-1]
-        if len(scope) == 1 and last in self.flows:
-            return True
-        parent = scope[-2] if len(scope) > 1 else ""
-        return not (_STRUCTURAL.match(last) or last == "shortcut" or _STRUCTURAL.match(parent))
+        return self._role(scope) in ("flow", "block")
 
     def _new_cluster(self, key: tuple) -> Cluster:
         kind, what = key
@@ -356,10 +373,14 @@ def _bn_notes(boxes: dict[str, Box]) -> list[str]:
 
 
 def build_view(g: nx.DiGraph, options: Options = Options(),
-               flows: Sequence[str] | None = None) -> View:
-    """Decide what the diagram of ``g`` shows.  ``flows`` names the spec's flows (known from
-    its syntax tree); without it every top-level scope is taken for a flow."""
-    b = _Builder(g, options, None if flows is None else frozenset(flows))
+               flows: Sequence[str] | None = None, blocks: Sequence[str] | None = None) -> View:
+    """Decide what the diagram of ``g`` shows.
+
+    ``flows`` and ``blocks`` name the spec's flows and blocks (known from its syntax tree);
+    without them every top-level scope is taken for a flow, and scope names are guessed.
+    """
+    b = _Builder(g, options, None if flows is None else frozenset(flows),
+                 None if blocks is None else frozenset(blocks))
     boxes = b.boxes()
     edges = b.edges()
     root = b.clusters(boxes.values())
