@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -11,11 +11,11 @@ from typing import Any
 import networkx as nx
 
 from . import tree as t
-from .diagnostics import Diagnostic, Source, SpecError
-from .graph import Limits, build_graph, totals
+from .diagnostics import Collector, Diagnostic, Source, SpecError, did_you_mean
+from .graph import Limits, build_graph, resolve_params, totals
 from .ops import fmt_shape
 from .parser import parse_source
-from .validate import validate
+from .validate import validate, validate_audits
 
 
 @dataclass
@@ -77,17 +77,61 @@ def read_source(spec: str | os.PathLike[str]) -> Source:
         raise SpecError([Diagnostic(f"the spec is not UTF-8 text (byte {e.start})", None,
                                     hint="save the file as UTF-8")],
                         Source("", str(spec))) from None
-    return Source(text, str(spec))
+    return Source(text, str(spec), str(path))
 
 
-def parse(spec: str | os.PathLike[str] | Spec) -> Spec:
+def parse(spec: str | os.PathLike[str] | Spec, _seen: tuple[Path, ...] = ()) -> Spec:
     """Parse and validate a spec (path, shipped name or text); raises :class:`SpecError`."""
     if isinstance(spec, Spec):
         return spec
     source = read_source(spec)
-    network = parse_source(source)
-    validate(network, source)
-    return Spec(network, source)
+    tree = parse_source(source)
+    if isinstance(tree, t.Variant):
+        return _variant(tree, source, _seen)
+    validate(tree, source)
+    return Spec(tree, source)
+
+
+def _variant(var: t.Variant, source: Source, seen: tuple[Path, ...]) -> Spec:
+    """The base spec with the variant's settings as defaults and the variant's own audits."""
+    here = Path(source.path).resolve() if source.path else None
+    base_path = (here.parent if here else Path.cwd()) / var.base
+    if not base_path.is_file():
+        raise SpecError([Diagnostic(f"variant `{var.name}` names a base spec that does not "
+                                    f"exist: {var.base}", var.span,
+                                    hint="the path is relative to the variant's own file")],
+                        source)
+    if base_path.resolve() in seen or base_path.resolve() == here:
+        raise SpecError([Diagnostic(f"variant `{var.name}` is based on itself", var.span,
+                                    hint="point `of` at the spec it varies")], source)
+    base = parse(base_path, (*seen, *([here] if here else [])))
+    params = {p.name: p for p in base.network.params}
+    out = Collector(source)
+    for arg in var.settings:
+        if arg.name is None:
+            out.error("variant settings are written `name=value`", arg.span,
+                      hint="for example `(segments=4)`")
+        elif arg.name not in params:
+            out.error(f"`{base.name}` has no parameter `{arg.name}`", arg.span,
+                      hint=did_you_mean(arg.name, params) or
+                      f"parameters: {', '.join(params) or 'none'}")
+    out.raise_if_any()
+    new = [p.model_copy(update={"default": a.value}) if (a := _setting(var, p.name)) else p
+           for p in base.network.params]
+    network = base.network.model_copy(update={"name": var.name, "params": new,
+                                              "audits": var.audits})
+    try:  # the settings are now the defaults: their spans point into the variant's file
+        resolve_params(network, {}, source)
+    except SpecError as e:
+        raise SpecError([replace(d, message=d.message.replace("default of", "setting of"),
+                                 hint="give the setting a value of the parameter's type")
+                         for d in e.diagnostics], source) from None
+    validate_audits(network, source)
+    return Spec(network, base.source)
+
+
+def _setting(var: t.Variant, name: str) -> t.Arg | None:
+    return next((a for a in var.settings if a.name == name), None)
 
 
 def graph(spec: str | os.PathLike[str] | Spec, limits: Limits | None = None,

@@ -3,12 +3,12 @@
 An ``audit`` section states figures that hold at the defaults overridden by its settings
 (``audit (aux=true): ...``).  Without ``--set`` every section is checked at its own setting;
 with ``--set`` only the sections whose setting equals the requested one apply, the others are
-reported as skipped.
+reported as skipped.  ``note`` items are reported with their delta but never fail.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,9 @@ from .api import Spec, summarize
 from .evaluate import evaluate
 from .graph import Limits, layers, resolve_params
 
+#: Ops counted by ``depth``: the convolutional layers (the Xception paper's "36 layers").
+DEPTH_OPS = frozenset({"conv", "gconv", "sepconv", "dwconv"})
+
 
 @dataclass(frozen=True)
 class Check:
@@ -28,10 +31,15 @@ class Check:
     source: str
     settings: dict[str, Any]
     line: int
+    required: bool = True
+
+    @property
+    def matches(self) -> bool:
+        return self.expected == self.actual
 
     @property
     def ok(self) -> bool:
-        return self.expected == self.actual
+        return self.matches or not self.required
 
     @property
     def delta(self) -> int | None:
@@ -56,6 +64,7 @@ class Report:
     trainable: int
     non_trainable: int
     macs: int
+    depth: int
     layers: list[dict[str, Any]]
     blocks: list[dict[str, Any]]
     checks: list[Check] = field(default_factory=list)
@@ -68,18 +77,20 @@ class Report:
     def as_dict(self) -> dict[str, Any]:
         return {
             "network": self.network,
-            "params_values": self.params,
+            "settings": self.params,
             "input": list(self.input),
             "output": list(self.output),
             "params": {"trainable": self.trainable, "non_trainable": self.non_trainable,
                        "total": self.trainable + self.non_trainable},
             "macs": self.macs,
             "flops": 2 * self.macs,
+            "depth": self.depth,
             "layers": self.layers,
             "blocks": self.blocks,
             "checks": [{"metric": c.metric, "expected": _jsonable(c.expected),
-                        "actual": _jsonable(c.actual), "ok": c.ok, "delta": c.delta,
-                        "source": c.source, "settings": c.settings, "line": c.line}
+                        "actual": _jsonable(c.actual), "ok": c.ok, "required": c.required,
+                        "delta": c.delta, "source": c.source, "settings": c.settings,
+                        "line": c.line}
                        for c in self.checks],
             "skipped_checks": [{"settings": s.settings, "line": s.line, "reason": s.reason}
                                for s in self.skipped],
@@ -91,11 +102,20 @@ def _jsonable(v: Any) -> Any:
     return list(v) if isinstance(v, tuple) else v
 
 
+def depth(g: nx.DiGraph) -> int:
+    """Convolutional layers on the longest input → output path."""
+    best: dict[str, int] = {}
+    for node in layers(g):
+        here = int(node.op in DEPTH_OPS)
+        best[node.name] = here + max((best[i] for i in node.inputs), default=0)
+    return best.get(g.graph["output"], 0)
+
+
 def metrics(g: nx.DiGraph) -> dict[str, Any]:
     s = summarize(g)
     return {"trainable": s.trainable, "non_trainable": s.non_trainable,
             "params": s.trainable + s.non_trainable, "macs": s.macs, "flops": 2 * s.macs,
-            "output": s.output}
+            "output": s.output, "depth": depth(g)}
 
 
 def layer_rows(g: nx.DiGraph) -> list[dict[str, Any]]:
@@ -104,13 +124,13 @@ def layer_rows(g: nx.DiGraph) -> list[dict[str, Any]]:
             for n in layers(g) if n.op != "input"]
 
 
-def block_rows(g: nx.DiGraph, depth: int = 2) -> list[dict[str, Any]]:
-    """Layers grouped by the first ``depth`` levels of their scope (flow, then block)."""
+def block_rows(g: nx.DiGraph, levels: int = 2) -> list[dict[str, Any]]:
+    """Layers grouped by the first ``levels`` levels of their scope (flow, then block)."""
     rows: dict[str, dict[str, Any]] = {}
     for n in layers(g):
         if n.op == "input":
             continue
-        key = ".".join(n.scope[:depth]) or "(network)"
+        key = ".".join(n.scope[:levels]) or "(network)"
         row = rows.setdefault(key, {"name": key, "layers": 0, "output": None, "params": 0,
                                     "non_trainable": 0, "macs": 0})
         row["layers"] += 1
@@ -134,9 +154,10 @@ def audit(spec: Spec, overrides: Mapping[str, Any] | None = None,
     net = spec.network
     current = resolve_params(net, overrides, spec.source)
     g = spec.graph(limits, **overrides)
-    s = summarize(g)
-    report = Report(net.name, current, s.input, s.output, s.trainable, s.non_trainable, s.macs,
-                    layer_rows(g), block_rows(g))
+    found = metrics(g)
+    report = Report(net.name, current, summarize(g).input, found["output"], found["trainable"],
+                    found["non_trainable"], found["macs"], found["depth"], layer_rows(g),
+                    block_rows(g))
     defaults = resolve_params(net, {}, spec.source)
     for section in net.audits:
         settings = {a.name: evaluate(a.value, defaults) for a in section.settings if a.name}
@@ -146,9 +167,36 @@ def audit(spec: Spec, overrides: Mapping[str, Any] | None = None,
             report.skipped.append(Skipped(settings, section.span.line,
                                           "parameters differ: " + ", ".join(differ)))
             continue
-        found = metrics(g if wanted == current else spec.graph(limits, **settings))
+        there = found if wanted == current else metrics(spec.graph(limits, **settings))
         for item in section.items:
-            report.checks.append(Check(item.metric, _expected(item, wanted),
-                                       found[item.metric], item.source, settings,
-                                       item.span.line))
+            report.checks.append(Check(item.metric, _expected(item, wanted), there[item.metric],
+                                       item.source, settings, item.span.line, item.required))
     return report
+
+
+@dataclass(frozen=True)
+class Row:
+    """One network at one setting, for comparisons and sweeps."""
+
+    label: str
+    report: Report
+
+
+def compare(entries: Sequence[tuple[Spec, Mapping[str, Any]]],
+            limits: Limits | None = None) -> list[Row]:
+    """Audit each (spec, settings) pair: the paper's Table 3 is two such rows."""
+    rows = []
+    for spec, settings in entries:
+        label = spec.name + "".join(f" {k}={v}" for k, v in settings.items())
+        rows.append(Row(label, audit(spec, settings, limits)))
+    return rows
+
+
+def sweep(spec: Spec, name: str, values: Sequence[str], base: Mapping[str, Any] | None = None,
+          limits: Limits | None = None) -> list[Row]:
+    """Audit ``spec`` once per value of parameter ``name`` (on top of ``base`` overrides)."""
+    rows = []
+    for value in values:
+        settings = {**(base or {}), name: value}
+        rows.append(Row(f"{name}={value}", audit(spec, settings, limits)))
+    return rows

@@ -41,9 +41,13 @@ def _memory(text: str) -> int:
 
 
 def spec_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """The options every spec-reading command shares: --set and the limits."""
+    """The SPEC argument and the options every spec-reading command shares."""
+    return click.argument("spec")(common_options(f))
+
+
+def common_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--set and the limits."""
     options = [
-        click.argument("spec"),
         click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
                      help="Override a network parameter (repeatable)."),
         click.option("--max-param-memory", default="4GiB", show_default=True,
@@ -113,20 +117,63 @@ def check(spec: str, sets: tuple[str, ...], **kw: Any) -> None:
     click.echo(str(summarize(parse(spec).graph(limits, **_parse_sets(sets)))))
 
 
+def _spec_groups(words: tuple[str, ...], sets: dict[str, str]) -> list[tuple[str, dict]]:
+    """``SPEC [NAME=VALUE ...] [SPEC [NAME=VALUE ...]] ...`` → (spec, settings) pairs."""
+    groups: list[tuple[str, dict[str, str]]] = []
+    for word in words:
+        name, eq, value = word.partition("=")
+        if eq and not os.path.exists(word):
+            if not groups:
+                raise click.BadParameter(f"{word!r} comes before any spec", param_hint="SPECS")
+            groups[-1][1][name.strip()] = value
+        else:
+            groups.append((word, dict(sets)))
+    return groups
+
+
 @main.command()
-@spec_options
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]),
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC [NAME=VALUE...] [SPEC ...]")
+@common_options
+@click.option("--sweep", metavar="NAME=V1,V2,...",
+              help="Audit one spec once per value of a parameter, side by side.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown", "latex"]),
               default="table", show_default=True)
 @click.option("--blocks-only", is_flag=True, help="Omit the per-layer table.")
 @handle_errors
-def audit(spec: str, sets: tuple[str, ...], fmt: str, blocks_only: bool, **kw: Any) -> None:
-    """Count parameters and MACs of SPEC and check the spec's audit expectations."""
+def audit(specs: tuple[str, ...], sets: tuple[str, ...], sweep: str | None, fmt: str,
+          blocks_only: bool, **kw: Any) -> None:
+    """Count parameters, MACs and depth, and check the spec's audit expectations.
+
+    With one SPEC: per-layer and per-block tables, totals and checks (exit 1 if a check
+    fails). With several SPECs, each optionally followed by NAME=VALUE settings, or with
+    --sweep: one row per network or setting, with ratios to the first row (the paper's
+    Table 3: `xdsl audit xception inception_v3`).
+    """
     from .api import parse
     from .audit import audit as run_audit
-    from .report import render
+    from .audit import compare
+    from .audit import sweep as run_sweep
+    from .report import render, render_rows
 
     limits = _limits(kw)
-    report = run_audit(parse(spec), _parse_sets(sets), limits)
+    groups = _spec_groups(specs, _parse_sets(sets))
+    if sweep:
+        name, eq, values = sweep.partition("=")
+        if not eq or not values or len(groups) != 1:
+            raise click.BadParameter("use --sweep NAME=V1,V2,... with exactly one spec",
+                                     param_hint="--sweep")
+        (spec, settings), = groups
+        rows = run_sweep(parse(spec), name.strip(), [v.strip() for v in values.split(",")],
+                         settings, limits)
+        click.echo(render_rows(rows, fmt, title="" if fmt in ("json", "latex") else
+                               f"{rows[0].report.network}: sweep over {name.strip()}"))
+        return
+    if len(groups) > 1:
+        rows = compare([(parse(spec), settings) for spec, settings in groups], limits)
+        click.echo(render_rows(rows, fmt))
+        return
+    (spec, settings), = groups
+    report = run_audit(parse(spec), settings, limits)
     click.echo(render(report, fmt, per_layer=not blocks_only))
     if not report.ok:
         sys.exit(EXIT_INVALID_SPEC)

@@ -59,6 +59,7 @@ class Source:
 
     text: str
     name: str = "<string>"
+    path: str | None = None  # the file it was read from, for paths relative to it
     lines: list[str] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -5,10 +5,11 @@ validated attributes, the inferred output shape, and its parameter, state and MA
 
 Naming (these names become ``state_dict`` keys and diagram clusters): flows, block calls
 (``down1``, ``down2`` …), ``residual{k}`` and ``concat{k}``/``add{k}`` merges with their
-``branch{i}`` and ``shortcut`` parts open scopes; a layer is named after its op and its position
-among same-named ops in its scope (``sepconv2``). ``repeat`` and ``if`` open no scope, so layers
-of successive iterations keep counting. A block whose whole body is one residual or merge uses
-the block's scope for it (``entry.down1.sepconv1``, not ``entry.down1.residual1.sepconv1``).
+``branch{i}`` and ``shortcut`` parts, and ``output`` heads open scopes; a layer is named after
+its op and its position among same-named ops in its scope (``sepconv2``). ``repeat`` and ``if``
+open no scope, so layers of successive iterations keep counting. A block whose whole body is
+one residual or merge uses the block's scope for it (``entry.down1.sepconv1``, not
+``entry.down1.residual1.sepconv1``).
 """
 
 from __future__ import annotations
@@ -173,6 +174,7 @@ class _Builder:
         self.counters: dict[Scope, Counter[str]] = {}
         self.repeat_stack: list[tuple[int, int]] = []
         self.g.graph["repeats"] = {}
+        self.g.graph["outputs"] = []  # side heads; the main output is prepended at the end
         self.total_params = 0
         self.defaults = self._defaults()
 
@@ -188,6 +190,16 @@ class _Builder:
     def _defaults(self) -> dict[str, tuple[dict[str, tuple[Value, t.Arg]], list[t.Op]]]:
         table: dict[str, tuple[dict[str, tuple[Value, t.Arg]], list[t.Op]]] = {}
         for rule in self.net.defaults:
+            if rule.cond is not None:
+                applies = self._eval(rule.cond, self.params)
+                if not isinstance(applies, bool):
+                    if applies is not None:
+                        self.out.error(f"`if` needs true or false, got {describe(applies)}",
+                                       rule.cond.span, hint="write a condition, e.g. "
+                                       "`if keras1` with a bool parameter")
+                    continue
+                if not applies:
+                    continue
             for op in rule.ops:
                 kwargs, then = table.setdefault(op, ({}, []))
                 for kw in rule.kwargs:
@@ -252,6 +264,7 @@ class _Builder:
             else:
                 cur = self._stmts([section], cur, (), frame)
         self.g.graph["output"] = cur
+        self.g.graph["outputs"] = [cur, *self.g.graph["outputs"]]
         return self.g
 
     def _stmts(self, stmts: Iterable[t.Stmt], cur: str | None, scope: Scope,
@@ -290,6 +303,11 @@ class _Builder:
                                        "or a bool parameter")
                         continue
                     cur = self._stmts(then if c else orelse, cur, scope, frame)
+                case t.Output(name=name, body=body):
+                    head = self._stmts(body, cur, (*scope, name), frame)
+                    if head is not None:
+                        frame.tensors[name] = head
+                        self.g.graph["outputs"].append(head)
                 case t.Residual():
                     cur = self._residual(s, cur, scope, frame, collapse)
                 case t.Merge():
@@ -401,8 +419,8 @@ class _Builder:
                                    hint=f"declared on line {p.span.line}")
                     ok = False
                     continue
-            elif p.default is not None:
-                value = self._eval(p.default, self.params)
+            elif p.default is not None:  # may refer to earlier parameters of the block
+                value = self._eval(p.default, env)
             else:
                 ok = False
                 continue

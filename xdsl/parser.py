@@ -16,7 +16,7 @@ from .diagnostics import Diagnostic, Source, Span, SpecError
 
 KEYWORDS = (
     "network input defaults then block flow audit repeat residual project concat add branch "
-    "if else from as global choice and or not x"
+    "if else from as global choice and or not x output note variant of"
 ).split()
 
 
@@ -230,6 +230,9 @@ class _Build(Transformer):
         return t.Merge(span=_span(meta), mode=str(mode), alias=alias[1] if alias else None,
                        branches=branches)
 
+    def output(self, meta, c):
+        return t.Output(span=_span(meta), name=str(c[0]), body=c[1])
+
     def if_stmt(self, meta, c):
         cond, then, orelse = c
         return t.If(span=_span(meta), cond=cond, then=then, orelse=orelse or [])
@@ -259,11 +262,12 @@ class _Build(Transformer):
         return t.Op(span=_span(meta), name=str(name), name_span=_span(name), args=args)
 
     def default_rule(self, meta, c):
+        *c, cond = c
         ops = [str(x) for x in c if isinstance(x, Token)]
         items = [x for x in c if not isinstance(x, Token)]
         return t.DefaultRule(span=_span(meta), ops=ops,
                              kwargs=[i for i in items if isinstance(i, t.Arg)],
-                             then=[i for i in items if isinstance(i, t.Op)])
+                             then=[i for i in items if isinstance(i, t.Op)], cond=cond)
 
     def defaults(self, meta, c):
         return ("defaults", list(c))
@@ -276,9 +280,9 @@ class _Build(Transformer):
         return t.Flow(span=_span(meta), name=str(c[0]), body=c[1])
 
     def audit_item(self, meta, c):
-        metric, value, source = c
+        note, metric, value, source = c
         return t.AuditItem(span=_span(meta), metric=str(metric), value=value,
-                           source=source[1:-1] if source else "")
+                           source=source[1:-1] if source else "", required=note is None)
 
     def audit(self, meta, c):
         settings, *items = c
@@ -303,11 +307,16 @@ class _Build(Transformer):
                 fields["body"].append(s)
         return t.Network(span=_span(meta), name=str(name), params=params or [], **fields)
 
+    def variant(self, meta, c):
+        name, base, settings, *audits = c
+        return t.Variant(span=_span(meta), name=str(name), base=base[1:-1],
+                         settings=settings or [], audits=audits)
+
     def start(self, meta, c):
         return c[-1]
 
 
-def parse_source(source: Source) -> t.Network:
+def parse_source(source: Source) -> t.Network | t.Variant:
     """Parse spec text; raise :class:`SpecError` with a located, human message on failure."""
     try:
         text = source.text if source.text.endswith("\n") else source.text + "\n"
@@ -433,5 +442,5 @@ def _token_diagnostic(tok: Token, expected: set[str], span: Span) -> Diagnostic:
     return Diagnostic(f"unexpected {got}", span, hint=hint)
 
 
-def parse(text: str, name: str = "<string>") -> t.Network:
+def parse(text: str, name: str = "<string>") -> t.Network | t.Variant:
     return parse_source(Source(text, name))

@@ -131,7 +131,18 @@ class If(Node):
     orelse: list[Stmt] = []
 
 
-Stmt = Annotated[Op | Repeat | Residual | Merge | If, Field(discriminator="kind")]
+class Output(Node):
+    """A side head (e.g. an auxiliary classifier): an extra network output, named ``name``.
+
+    Its body starts from the current tensor; the main path continues unchanged after it.
+    """
+
+    kind: Literal["output"] = "output"
+    name: str
+    body: list[Stmt]
+
+
+Stmt = Annotated[Op | Repeat | Residual | Merge | If | Output, Field(discriminator="kind")]
 
 
 # ---- declarations ------------------------------------------------------------------------------
@@ -150,6 +161,8 @@ class DefaultRule(Node):
     ops: list[str]
     kwargs: list[Arg] = []
     then: list[Op] = []
+    cond: Expr | None = None
+    """The rule applies only when this evaluates to true (``... if keras1``)."""
 
 
 class BlockDef(Node):
@@ -164,7 +177,8 @@ class Flow(Node):
     body: list[Stmt]
 
 
-Section = Annotated[Op | Repeat | Residual | Merge | If | Flow, Field(discriminator="kind")]
+Section = Annotated[Op | Repeat | Residual | Merge | If | Output | Flow,
+                    Field(discriminator="kind")]
 
 
 class Input(Node):
@@ -173,9 +187,12 @@ class Input(Node):
 
 
 class AuditItem(Node):
+    """``metric = value "source"``; a ``note`` item is reported with its delta, never fails."""
+
     metric: str
     value: Expr
     source: str = ""
+    required: bool = True
 
 
 class Audit(Node):
@@ -195,5 +212,19 @@ class Network(Node):
     audits: list[Audit] = []
 
 
-for _model in (SizeLit, BinOp, Not, Ternary, Arg, Op, Repeat, Residual, Branch, Merge, If):
+for _model in (SizeLit, BinOp, Not, Ternary, Arg, Op, Repeat, Residual, Branch, Merge, If,
+               Output, DefaultRule):
     _model.model_rebuild()
+
+
+class Variant(Node):
+    """A named setting of another spec (its ``base``, a path relative to this file).
+
+    The variant is the base network with the settings as new parameter defaults and its own
+    audit sections (the base's audits describe the base's defaults, so they are not inherited).
+    """
+
+    name: str
+    base: str
+    settings: list[Arg] = []
+    audits: list[Audit] = []

@@ -36,6 +36,8 @@ def walk_stmts(stmts: Iterable[t.Stmt | t.Flow]) -> Iterable[t.Stmt]:
             case t.If(then=then, orelse=orelse):
                 yield from walk_stmts(then)
                 yield from walk_stmts(orelse)
+            case t.Output(body=body):
+                yield from walk_stmts(body)
 
 
 def expr_names(expr: t.Expr | None) -> Iterable[t.Name]:
@@ -63,7 +65,7 @@ class _Checker:
         self.symbols = set(SYMBOLS) | {c for p in net.params for c in p.choices}
         self.tensors = {i.name for i in net.inputs}
         for s in walk_stmts([*net.body, *(st for b in net.blocks for st in b.body)]):
-            alias = getattr(s, "alias", None)
+            alias = s.name if isinstance(s, t.Output) else getattr(s, "alias", None)
             if alias:
                 self.tensors.add(alias)
 
@@ -93,7 +95,9 @@ class _Checker:
                 seen[name] = node
 
     def _params(self, params: list[t.Param], outer: set[str]) -> None:
+        """Types and defaults; a default may use the parameters declared before it."""
         self._unique(((p.name, p) for p in params), "parameter")
+        outer = set(outer)
         for p in params:
             if p.type not in PARAM_TYPES:
                 self.out.error(f"unknown parameter type `{p.type}`", p.span,
@@ -101,6 +105,7 @@ class _Checker:
                                or f"types are {', '.join(PARAM_TYPES)}")
             if p.default is not None:
                 self._expr(p.default, outer)
+            outer.add(p.name)
 
     def _declarations(self) -> None:
         net = self.net
@@ -143,6 +148,8 @@ class _Checker:
                                    or _options_hint(name))
         for kw in rule.kwargs:
             self._expr(kw.value, params)
+        if rule.cond is not None:
+            self._expr(rule.cond, params)
         for op in rule.then:
             self._op(op, params)
 
@@ -202,6 +209,8 @@ class _Checker:
                     self._expr(cond, params)
                     self._stmts(then, params)
                     self._stmts(orelse, params)
+                case t.Output(body=body):
+                    self._stmts(body, params)
 
     def _op(self, op: t.Op, params: set[str]) -> None:
         if op.cond is not None:
@@ -319,3 +328,12 @@ def validate(net: t.Network, source: Source | None = None) -> t.Network:
     if checker.out:
         raise SpecError(checker.out.diagnostics, source)
     return net
+
+
+def validate_audits(net: t.Network, source: Source | None = None) -> None:
+    """Check only the audit sections (a variant's own, against its base's parameters)."""
+    checker = _Checker(net, source)
+    for audit in net.audits:
+        checker._audit(audit, {p.name for p in net.params})
+    if checker.out:
+        raise SpecError(checker.out.diagnostics, source)
