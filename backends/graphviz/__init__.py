@@ -81,7 +81,8 @@ def draw(spec: Any, values: Mapping[str, Any] | None = None, *, limits: Limits |
     view = build_view(g, opts, *names)
     if len(view.boxes) > MAX_BOXES:
         raise RenderError(f"the diagram would have {len(view.boxes):,} boxes (at most "
-                          f"{MAX_BOXES:,} are drawn); collapse blocks with --depth 1 or 2")
+                          f"{MAX_BOXES:,} are drawn); draw repeats once (no --expand) or "
+                          "collapse blocks into boxes with --depth")
     ops = {name: g.nodes[name]["node"].op for name in view.boxes if name in g.nodes}
     return Diagram(to_dot(view, ops, _title(g, values)), renderer)
 

@@ -110,7 +110,6 @@ class _Builder:
         self.g, self.o = g, options
         self.nodes: list[LayerNode] = layers(g)
         self.by_name = {n.name: n for n in self.nodes}
-        self.order = {n.name: i for i, n in enumerate(self.nodes)}
         depth1 = {n.scope[0] for n in self.nodes if n.scope}
         self.flows = depth1 if flows is None else depth1 & flows
         self.blocks = None if blocks is None else re.compile(
@@ -118,9 +117,12 @@ class _Builder:
         self.repeats: dict[int, dict] = g.graph.get("repeats", {})
         # iterations[uid][i] = names of the nodes built in iteration i of repeat uid
         self.iterations: dict[int, dict[int, list[str]]] = {}
+        self.position: dict[tuple[int, str], int] = {}  # (repeat, node) → index in iteration
         for n in self.nodes:
             for uid, i in n.repeats:
-                self.iterations.setdefault(uid, {}).setdefault(i, []).append(n.name)
+                names = self.iterations.setdefault(uid, {}).setdefault(i, [])
+                self.position[uid, n.name] = len(names)
+                names.append(n.name)
         self.collapsed = self._choose_collapsed()
 
     # -- which node stands for which ------------------------------------------------------
@@ -172,7 +174,7 @@ class _Builder:
                 return name
             uid, i = hit
             mine, first = self.iterations[uid][i], self.iterations[uid][0]
-            k = mine.index(name)
+            k = self.position[uid, name]
             name = first[k] if len(first) == len(mine) else first[-1]
 
     def rep(self, name: str) -> str:
