@@ -154,3 +154,8 @@ def test_bad_output_suffix_is_a_usage_error(tmp_path) -> None:
     result = CliRunner().invoke(main, ["draw", "xception", "-o", str(tmp_path / "x.jpg")])
     assert result.exit_code == 2
     assert "cannot tell the format" in result.output
+
+
+def test_a_built_graph_draws_like_its_spec() -> None:
+    """Without the syntax tree, flows and blocks are recognised from the scope names."""
+    assert draw(xdsl.graph("xception")).dot == draw("xception").dot
