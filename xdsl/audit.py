@@ -176,27 +176,33 @@ def audit(spec: Spec, overrides: Mapping[str, Any] | None = None,
 
 @dataclass(frozen=True)
 class Row:
-    """One network at one setting, for comparisons and sweeps."""
+    """One network at one setting, for comparisons and sweeps; ratios are to the baseline."""
 
     label: str
     report: Report
+    baseline: bool = False
 
 
 def compare(entries: Sequence[tuple[Spec, Mapping[str, Any]]],
             limits: Limits | None = None) -> list[Row]:
     """Audit each (spec, settings) pair: the paper's Table 3 is two such rows."""
     rows = []
-    for spec, settings in entries:
+    for i, (spec, settings) in enumerate(entries):
         label = spec.name + "".join(f" {k}={v}" for k, v in settings.items())
-        rows.append(Row(label, audit(spec, settings, limits)))
+        rows.append(Row(label, audit(spec, settings, limits), baseline=i == 0))
     return rows
 
 
 def sweep(spec: Spec, name: str, values: Sequence[str], base: Mapping[str, Any] | None = None,
           limits: Limits | None = None) -> list[Row]:
-    """Audit ``spec`` once per value of parameter ``name`` (on top of ``base`` overrides)."""
-    rows = []
-    for value in values:
-        settings = {**(base or {}), name: value}
-        rows.append(Row(f"{name}={value}", audit(spec, settings, limits)))
-    return rows
+    """Audit ``spec`` once per value of parameter ``name`` (on top of ``base`` overrides).
+
+    The baseline for ratios is the row at the parameter's default (the first row if the sweep
+    does not include the default).
+    """
+    default = resolve_params(spec.network, base, spec.source)
+    reports = [audit(spec, {**(base or {}), name: value}, limits) for value in values]
+    at_default = [r.params == default for r in reports]
+    first = at_default.index(True) if any(at_default) else 0
+    return [Row(f"{name}={value}", r, baseline=i == first)
+            for i, (value, r) in enumerate(zip(values, reports))]

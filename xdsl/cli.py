@@ -86,6 +86,9 @@ def handle_errors(f: Callable[..., Any]) -> Callable[..., Any]:
             raise click.UsageError(str(e).strip('"')) from None
         except click.ClickException:
             raise
+        except BrokenPipeError:  # output piped into `head` and the like
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep the interpreter quiet
+            sys.exit(0)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
@@ -177,6 +180,56 @@ def audit(specs: tuple[str, ...], sets: tuple[str, ...], sweep: str | None, fmt:
     click.echo(render(report, fmt, per_layer=not blocks_only))
     if not report.ok:
         sys.exit(EXIT_INVALID_SPEC)
+
+
+@main.command()
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC [NAME=VALUE...] [SPEC ...]")
+@common_options
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]),
+              default="table", show_default=True)
+@handle_errors
+def diff(specs: tuple[str, ...], sets: tuple[str, ...], fmt: str, **kw: Any) -> None:
+    """Layers that differ between two specs, or one spec at its defaults and at NAME=VALUE.
+
+    `xdsl diff xception segments=4` compares Xception with its 4-segment variant;
+    `xdsl diff a.x b.x` compares two files. Prints changed, added and removed layers and the
+    parameter and MAC change per block.
+    """
+    import json
+
+    from .api import parse
+    from .diff import block_changes, layer_changes
+    from .report import TABLES
+
+    limits = _limits(kw)
+    groups = _spec_groups(specs, _parse_sets(sets))
+    if len(groups) == 1:
+        groups = [(groups[0][0], _parse_sets(sets)), groups[0]]
+    if len(groups) != 2:
+        raise click.UsageError("diff compares two specs, or one spec with NAME=VALUE settings")
+    (a, sa), (b, sb) = groups
+    ga, gb = parse(a).graph(limits, **sa), parse(b).graph(limits, **sb)
+    layers, blocks = layer_changes(ga, gb), block_changes(ga, gb)
+    if fmt == "json":
+        click.echo(json.dumps({"layers": [vars(c) for c in layers], "blocks": blocks},
+                              indent=2))
+        return
+    table = TABLES[fmt]
+    label = {"changed": "~", "added": "+", "removed": "-"}
+    click.echo(f"{len(layers)} layers differ")
+    if layers:
+        click.echo("\n" + table(
+            ["", "layer", "before", "after", "params", "MACs"],
+            [[label[c.kind], c.name, c.before, c.after, f"{c.params:+,}", f"{c.macs:+,}"]
+             for c in layers], {4, 5}))
+    if blocks:
+        rows = [[r["block"], f"{r['params_before']:,}", f"{r['params_after']:,}",
+                 f"{r['params_delta']:+,}", f"{r['macs_delta']:+,}"] for r in blocks]
+        total_p = sum(r["params_delta"] for r in blocks)
+        total_m = sum(r["macs_delta"] for r in blocks)
+        rows.append(["total", "", "", f"{total_p:+,}", f"{total_m:+,}"])
+        click.echo("\n" + table(["block", "params before", "params after", "params change",
+                                 "MACs change"], rows, {1, 2, 3, 4}))
 
 
 def _register_backend_commands() -> None:

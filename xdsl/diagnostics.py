@@ -9,7 +9,7 @@ line with a caret underline, then notes and a hint.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pydantic import BaseModel, ConfigDict
 
@@ -90,6 +90,8 @@ class SpecError(Exception):
 class Collector:
     """Accumulates diagnostics during a stage; ``raise_if_any`` ends the stage."""
 
+    REPEATS = 3
+
     def __init__(self, source: Source | None = None):
         self.source = source
         self.diagnostics: list[Diagnostic] = []
@@ -105,9 +107,22 @@ class Collector:
         return bool(self.diagnostics)
 
     def raise_if_any(self) -> None:
-        unique = list(dict.fromkeys(self.diagnostics))
-        if unique:
-            self.diagnostics = unique
+        """Raise the collected errors: duplicates dropped, a message repeated at many places
+        (one setting that breaks every layer) shown three times with a count of the rest."""
+        kept: list[Diagnostic] = []
+        seen: dict[str, int] = {}
+        for d in dict.fromkeys(self.diagnostics):
+            seen[d.message] = seen.get(d.message, 0) + 1
+            if seen[d.message] <= self.REPEATS:
+                kept.append(d)
+        for i, d in enumerate(kept):
+            extra = seen[d.message] - self.REPEATS
+            last = [k for k in kept if k.message == d.message][-1] is d
+            if extra > 0 and last:
+                kept[i] = replace(d, notes=(*d.notes, f"{extra} more error"
+                                            f"{'s' if extra > 1 else ''} like this one"))
+        if kept:
+            self.diagnostics = kept
             raise SpecError(self.diagnostics, self.source)
 
 

@@ -77,6 +77,8 @@ def parse_override(param: t.Param, text: str) -> Value:
     """Turn ``--set name=text`` into a value of the parameter's type."""
     raw = text.strip()
     kind = param.type
+    if raw == "none" and _optional(param):
+        return "none"
     try:
         if kind == "int":
             return int(raw.replace("_", "").replace(",", ""))
@@ -98,8 +100,15 @@ def parse_override(param: t.Param, text: str) -> Value:
     return raw
 
 
+def _optional(param: t.Param) -> bool:
+    """A parameter whose default is ``none`` may also be set to ``none`` (left unset)."""
+    return isinstance(param.default, t.Name) and param.default.id == "none"
+
+
 def _check_type(param: t.Param, value: Any) -> str:
     """An empty string when ``value`` fits ``param``, else what is wrong."""
+    if value == "none" and _optional(param):
+        return ""
     ok = {
         "int": isinstance(value, int) and not isinstance(value, bool),
         "float": isinstance(value, int | float) and not isinstance(value, bool),
@@ -187,19 +196,20 @@ class _Builder:
             self.out.error(str(e), e.span, hint=e.hint)
             return None
 
+    def _condition(self, expr: t.Expr, env: Mapping[str, Value]) -> bool | None:
+        """An ``if`` condition's value; None (with an error reported) when it is no boolean."""
+        value = self._eval(expr, env)
+        if value is None or isinstance(value, bool):
+            return value
+        self.out.error(f"`if` needs true or false, got {describe(value)}", expr.span,
+                       hint="write a condition, e.g. `if depth > 2` or a bool parameter")
+        return None
+
     def _defaults(self) -> dict[str, tuple[dict[str, tuple[Value, t.Arg]], list[t.Op]]]:
         table: dict[str, tuple[dict[str, tuple[Value, t.Arg]], list[t.Op]]] = {}
         for rule in self.net.defaults:
-            if rule.cond is not None:
-                applies = self._eval(rule.cond, self.params)
-                if not isinstance(applies, bool):
-                    if applies is not None:
-                        self.out.error(f"`if` needs true or false, got {describe(applies)}",
-                                       rule.cond.span, hint="write a condition, e.g. "
-                                       "`if keras1` with a bool parameter")
-                    continue
-                if not applies:
-                    continue
+            if rule.cond is not None and not self._condition(rule.cond, self.params):
+                continue
             for op in rule.ops:
                 kwargs, then = table.setdefault(op, ({}, []))
                 for kw in rule.kwargs:
@@ -294,15 +304,9 @@ class _Builder:
                         cur = self._stmts(body, cur, scope, frame)
                         self.repeat_stack.pop()
                 case t.If(cond=cond, then=then, orelse=orelse):
-                    c = self._eval(cond, frame.env)
-                    if c is None:
-                        continue
-                    if not isinstance(c, bool):
-                        self.out.error(f"`if` needs true or false, got {describe(c)}",
-                                       cond.span, hint="write a condition, e.g. `if depth > 2` "
-                                       "or a bool parameter")
-                        continue
-                    cur = self._stmts(then if c else orelse, cur, scope, frame)
+                    c = self._condition(cond, frame.env)
+                    if c is not None:
+                        cur = self._stmts(then if c else orelse, cur, scope, frame)
                 case t.Output(name=name, body=body):
                     head = self._stmts(body, cur, (*scope, name), frame)
                     if head is not None:
@@ -316,13 +320,17 @@ class _Builder:
 
     def _residual(self, s: t.Residual, cur: str | None, scope: Scope, frame: _Frame,
                   collapse: bool) -> str | None:
+        enabled = self._condition(s.cond, frame.env) if s.cond is not None else True
+        if enabled is None:
+            return None
         inner = scope if collapse else (*scope, self._name(scope, "residual"))
         main = self._stmts(s.body, cur, inner, frame)
+        if not enabled:  # the same scope name either way, so diffs line up
+            return main
         short = cur
         for op in s.shortcut:
             short = self._op(op, short, (*inner, "shortcut"), frame)
-        out = self._join("add", [main, short], inner, s.span, s.alias, frame, s)
-        return out
+        return self._join("add", [main, short], inner, s.span, s.alias, frame, s)
 
     def _merge(self, s: t.Merge, cur: str | None, scope: Scope, frame: _Frame,
                collapse: bool) -> str | None:
@@ -365,16 +373,8 @@ class _Builder:
 
     def _op(self, op: t.Op, cur: str | None, scope: Scope, frame: _Frame,
             then: bool = True) -> str | None:
-        if op.cond is not None:
-            c = self._eval(op.cond, frame.env)
-            if c is None:
-                return cur
-            if not isinstance(c, bool):
-                self.out.error(f"`if` needs true or false, got {describe(c)}", op.cond.span,
-                               hint="write a condition, e.g. `if depth > 2` or a bool parameter")
-                return cur
-            if not c:
-                return cur
+        if op.cond is not None and not self._condition(op.cond, frame.env):
+            return cur
         if op.source is not None:
             cur = self._tensor(op.source, op.span, frame)
         if op.name in self.blocks:
@@ -451,6 +451,9 @@ class _Builder:
                 values[name] = (value, arg)
         if failed:
             return None
+        fields = spec.attrs.model_fields
+        values = {k: va for k, va in values.items()  # `none` leaves an optional option unset
+                  if not (va[0] == "none" and k in fields and fields[k].default is None)}
         attrs = self._attrs(op, {k: v for k, (v, _) in values.items()},
                             {k: a for k, (_, a) in values.items()})
         if attrs is None or cur is None:

@@ -93,13 +93,37 @@ class GroupConvAttrs(Attrs):
 
 
 class SepConvAttrs(Attrs):
+    """The spectrum layer: a k×k spatial convolution split into channel groups, and a 1×1
+    pointwise convolution.
+
+    ``segments`` (channel groups; 1 = a full k×k convolution) or ``group_width`` (channels per
+    group; 1 = depthwise) picks the point on the spectrum; neither means depthwise, the
+    depthwise separable convolution of Xception.  ``order`` puts the spatial convolution first
+    (Xception) or the pointwise one first (the paper's "extreme Inception", Figure 4);
+    ``mid_act`` is the activation between the two (Figure 10).  ``bias`` belongs to the
+    second convolution, ``mult`` (depth multiplier) to a spatial-first layer.
+    """
+
     filters: Channels
     kernel: Pair
     mult: Channels = 1
+    segments: Channels | None = None
+    group_width: Channels | None = None
+    order: Literal["spatial_first", "pointwise_first"] = "spatial_first"
+    mid_act: Activation = "none"
     stride: Pair = (1, 1)
     pad: Padding = "valid"
     dilation: Pair = (1, 1)
     bias: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SepConvAttrs:
+        if self.segments is not None and self.group_width is not None:
+            raise PydanticCustomError("one_of", "give at most one of `segments` and "
+                                      "`group_width`")
+        if self.order == "pointwise_first" and self.mult != 1:
+            raise PydanticCustomError("mult", "a depth multiplier needs order=spatial_first")
+        return self
 
 
 class DwConvAttrs(Attrs):
@@ -244,14 +268,40 @@ def _gconv_rule(a: GroupConvAttrs, ins: list[Shape], g: bool) -> Inferred:
     return _conv_rule(conv, ins, g, groups)
 
 
+def spatial_groups(a: SepConvAttrs, channels: int) -> int:
+    """Channel groups of a sepconv's spatial convolution over ``channels`` input channels."""
+    if a.group_width is not None:
+        if channels % a.group_width:
+            raise ShapeError(f"`sepconv` groups of {a.group_width} channels do not divide its "
+                             f"{channels} channels", "choose a group width that divides "
+                             f"{channels} (Xception's widths share only the factor 8)")
+        return channels // a.group_width
+    groups = channels if a.segments is None else a.segments
+    if channels % groups:
+        raise ShapeError(f"`sepconv` splits {channels} channels into {groups} segments, which "
+                         "does not divide evenly", f"choose a segment count that divides "
+                         f"{channels} (Xception's widths share only the factor 8: 1, 2, 4, 8)")
+    return groups
+
+
 def _sepconv_rule(a: SepConvAttrs, ins: list[Shape], _g: bool) -> Inferred:
     cin = _feature_map("sepconv", ins[0])[0]
     oh, ow, pads = _windowed("sepconv", ins[0], a.kernel, a.stride, a.pad, a.dilation)
-    mid = cin * a.mult
-    depthwise = a.kernel[0] * a.kernel[1] * mid
-    pointwise = mid * a.filters
-    return Inferred((a.filters, oh, ow), depthwise + pointwise + a.filters * a.bias, 0,
-                    (depthwise + pointwise) * oh * ow, pads, cin)
+    kk = a.kernel[0] * a.kernel[1]
+    if a.order == "spatial_first":
+        mid = cin * a.mult
+        groups = spatial_groups(a, cin)
+        spatial = kk * (cin // groups) * mid
+        pointwise = mid * a.filters
+        macs = (spatial + pointwise) * oh * ow
+    else:
+        groups = spatial_groups(a, a.filters)
+        pointwise = cin * a.filters
+        spatial = kk * (a.filters // groups) * a.filters
+        h, w = ins[0][1:]
+        macs = pointwise * h * w + spatial * oh * ow
+    return Inferred((a.filters, oh, ow), spatial + pointwise + a.filters * a.bias, 0, macs,
+                    pads, groups)
 
 
 def _dwconv_rule(a: DwConvAttrs, ins: list[Shape], _g: bool) -> Inferred:
@@ -335,7 +385,8 @@ OPS: dict[str, OpSpec] = {
         OpSpec("gconv", GroupConvAttrs, _gconv_rule, ("filters", "kernel"), "GroupConv",
                summary="gconv FILTERS KxK segments=S | group_width=W"),
         OpSpec("sepconv", SepConvAttrs, _sepconv_rule, ("filters", "kernel"), "SeparableConv",
-               summary=f"sepconv FILTERS KxK [mult, {_WINDOW}, bias]"),
+               summary=f"sepconv FILTERS KxK [mult, segments | group_width, order, mid_act, "
+                       f"{_WINDOW}, bias]"),
         OpSpec("dwconv", DwConvAttrs, _dwconv_rule, ("kernel",), "DepthwiseConv",
                summary=f"dwconv KxK [mult, {_WINDOW}, bias]"),
         OpSpec("bn", BatchNormAttrs, _bn_rule, (), "BatchNorm",

@@ -165,7 +165,8 @@ class _Build(Transformer):
         return t.Arg(span=_span(meta), name=str(c[0]), value=c[1])
 
     def arg_group(self, meta, c):
-        return [a for a in c[1:-1] if a is not None]
+        return [a if isinstance(a, t.Arg) else t.Arg(span=a.span, value=a)
+                for a in c[1:-1] if a is not None]
 
     # statements
     def op(self, meta, c):
@@ -217,9 +218,9 @@ class _Build(Transformer):
         return [x for x in c if isinstance(x, t.Op)]
 
     def residual(self, meta, c):
-        shortcut, alias, body = c
+        shortcut, alias, cond, body = c
         return t.Residual(span=_span(meta), shortcut=shortcut or [],
-                          alias=alias[1] if alias else None, body=body)
+                          alias=alias[1] if alias else None, cond=cond, body=body)
 
     def branch(self, meta, c):
         name, body = c

@@ -119,12 +119,14 @@ def render(report: Report, fmt: str = "table", per_layer: bool = True) -> str:
 def render_rows(rows: Sequence[Row], fmt: str = "table", title: str = "") -> str:
     """Several networks or settings side by side, with ratios to the first row."""
     if fmt == "json":
-        return json.dumps([{**r.report.as_dict(), "label": r.label} for r in rows], indent=2)
-    base = rows[0].report
+        return json.dumps([{**r.report.as_dict(), "label": r.label, "baseline": r.baseline}
+                           for r in rows], indent=2)
+    base = next((r for r in rows if r.baseline), rows[0]).report
     body = []
     for r in rows:
         rep = r.report
-        body.append([r.label, f"{rep.trainable:,}", f"{rep.trainable / base.trainable:.3f}",
+        body.append([r.label + (" (baseline)" if r.baseline and len(rows) > 1 else ""),
+                     f"{rep.trainable:,}", f"{rep.trainable / base.trainable:.3f}",
                      f"{rep.macs:,}", f"{rep.macs / base.macs:.3f}" if base.macs else "-",
                      str(rep.depth), _shape(rep.output)])
     headers = ["network", "trainable params", "ratio", "MACs", "ratio", "depth", "output"]

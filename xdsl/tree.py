@@ -107,6 +107,8 @@ class Residual(Node):
     kind: Literal["residual"] = "residual"
     shortcut: list[Op] = []
     alias: str | None = None
+    cond: Expr | None = None
+    """When false, the body runs as a plain sequence: no shortcut, no add."""
     body: list[Stmt]
 
 

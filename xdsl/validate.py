@@ -198,9 +198,11 @@ class _Checker:
                 case t.Repeat(count=count, body=body):
                     self._expr(count, params)
                     self._stmts(body, params)
-                case t.Residual(shortcut=shortcut, body=body):
+                case t.Residual(shortcut=shortcut, body=body, cond=cond):
                     for op in shortcut:
                         self._op(op, params)
+                    if cond is not None:
+                        self._expr(cond, params)
                     self._stmts(body, params)
                 case t.Merge(branches=branches):
                     for b in branches:
