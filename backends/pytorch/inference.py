@@ -45,8 +45,9 @@ def optimize(model: CompiledNetwork,
         if key in state:
             target[key].copy_(state[key])
     ops = {s.name: s.node.op for s in plan.steps}
+    nodes = {s.name: s.node for s in plan.steps}
     for conv_name, bn_name in new_folds:
-        where = LOWERINGS[ops[conv_name]].fold
+        where = LOWERINGS[ops[conv_name]].fold(nodes[conv_name])
         path = module_path(conv_name) + (f".{where}" if where else "")
         conv = model.get_submodule(path)
         weight, bias = _fold(conv, model.get_submodule(module_path(bn_name)))

@@ -93,8 +93,8 @@ ForwardRule = Callable[[Emit], str]
 class Lowering:
     forward: ForwardRule
     module: ModuleRule | None = None
-    fold: str | None = None
-    """Where a following batch norm folds in (``"pointwise"``; ``""`` = the module itself)."""
+    fold: Callable[[LayerNode], str] | None = None
+    """Where a following batch norm folds in: the submodule path (``""`` = the module)."""
     donates: bool = False
     """The output is a fresh tensor its own backward does not need, so a sole consumer may
     overwrite it (``relu(x, inplace=True)``)."""
@@ -145,13 +145,30 @@ def _conv(node: LayerNode, ins: list[Shape]) -> Call:
 
 
 def _sepconv(node: LayerNode, ins: list[Shape]) -> Call:
+    """The spectrum layer; attributes newer than plain depthwise separable default off."""
     a = node.attrs
+    first = getattr(a, "order", "spatial_first") == "pointwise_first"
     kwargs = _window_kwargs(node)
+    if _symmetric(node) is None:  # the module pads right before its spatial convolution
+        kwargs.append(("padding", _fpad(node)))
     if a.mult != 1:
         kwargs.append(("mult", a.mult))
+    if node.groups != (a.filters if first else ins[0][0]):
+        kwargs.append(("groups", node.groups))
+    if first:
+        kwargs.append(("pointwise_first", True))
+    if getattr(a, "mid_act", "none") != "none":
+        kwargs.append(("mid_act", a.mid_act))
     if not a.bias:
         kwargs.append(("bias", False))
     return Call("SeparableConv2d", (ins[0][0], a.filters, _size(a.kernel)), tuple(kwargs))
+
+
+def _sepconv_second(node: LayerNode) -> str:
+    """The convolution of a sepconv that comes second (and holds the bias)."""
+    if getattr(node.attrs, "order", "spatial_first") == "spatial_first":
+        return "pointwise"
+    return "depthwise" if node.groups == node.attrs.filters else "spatial"
 
 
 def _bn(node: LayerNode, ins: list[Shape]) -> Call:
@@ -222,11 +239,16 @@ def _module_call(e: Emit) -> str:
     return f"{e.module}({_padded(e)})"
 
 
+def _itself(_node: LayerNode) -> str:
+    return ""
+
+
 LOWERINGS: dict[str, Lowering] = {
-    "conv": Lowering(_module_call, _conv, fold="", donates=True),
-    "gconv": Lowering(_module_call, _conv, fold="", donates=True),
-    "dwconv": Lowering(_module_call, _conv, fold="", donates=True),
-    "sepconv": Lowering(_module_call, _sepconv, fold="pointwise", donates=True),
+    "conv": Lowering(_module_call, _conv, fold=_itself, donates=True),
+    "gconv": Lowering(_module_call, _conv, fold=_itself, donates=True),
+    "dwconv": Lowering(_module_call, _conv, fold=_itself, donates=True),
+    "sepconv": Lowering(lambda e: f"{e.module}({e.x})", _sepconv, fold=_sepconv_second,
+                        donates=True),
     "bn": Lowering(lambda e: f"{e.module}({e.x})", _bn, donates=True),
     "linear": Lowering(lambda e: f"{e.module}({e.x})", _linear, donates=True),
     **{op: Lowering(rule) for op, rule in _ACTIVATIONS.items() if op != "none"},

@@ -13,10 +13,16 @@ from torch import nn
 
 
 class SeparableConv2d(nn.Module):
-    """Depthwise k×k (``mult`` filters per input channel), then pointwise 1×1.
+    """A k×k spatial convolution in channel groups and a 1×1 pointwise one (the spectrum layer).
 
-    Bias only on the pointwise convolution, as Keras' SeparableConv2D has it: a depthwise bias
-    would be folded into the next layer anyway.
+    The default is Xception's depthwise separable convolution: depthwise k×k (``mult`` filters
+    per input channel), then pointwise, nothing in between. ``groups`` gives the spatial
+    convolution fewer, larger groups (1 = a full convolution); ``pointwise_first`` swaps the
+    order (the paper's "extreme Inception"); ``mid_act`` is the activation between the two. The
+    spatial child is called ``depthwise`` when it is depthwise, ``spatial`` otherwise. Only the
+    second convolution has a bias, as in Keras' SeparableConv2D: a bias on the first would fold
+    into the second. ``padding`` may be (left, right, top, bottom) for TensorFlow's asymmetric
+    "same" padding, applied right before the spatial convolution.
     """
 
     def __init__(
@@ -25,26 +31,56 @@ class SeparableConv2d(nn.Module):
         out_channels: int,
         kernel_size: int | tuple[int, int],
         stride: int | tuple[int, int] = 1,
-        padding: int | tuple[int, int] = 0,
+        padding: int | tuple[int, ...] = 0,
         dilation: int | tuple[int, int] = 1,
         mult: int = 1,
+        groups: int | None = None,
+        pointwise_first: bool = False,
+        mid_act: str = "none",
         bias: bool = True,
     ) -> None:
         super().__init__()
-        self.depthwise = nn.Conv2d(
-            in_channels,
-            in_channels * mult,
+        self.pad = padding if isinstance(padding, tuple) and len(padding) == 4 else None
+        conv_padding = 0 if self.pad else padding
+        self.pointwise_first = pointwise_first
+        if pointwise_first:
+            self.pointwise = nn.Conv2d(in_channels, out_channels, 1, bias=False)
+            channels, spatial_out, spatial_bias = out_channels, out_channels, bias
+        else:
+            channels, spatial_out, spatial_bias = in_channels, in_channels * mult, False
+        groups = channels if groups is None else groups
+        spatial = nn.Conv2d(
+            channels,
+            spatial_out,
             kernel_size,
             stride,
-            padding,
+            conv_padding,
             dilation,
-            groups=in_channels,
-            bias=False,
+            groups=groups,
+            bias=spatial_bias,
         )
-        self.pointwise = nn.Conv2d(in_channels * mult, out_channels, 1, bias=bias)
+        self.spatial_name = "depthwise" if groups == channels else "spatial"
+        self.add_module(self.spatial_name, spatial)
+        if not pointwise_first:
+            self.pointwise = nn.Conv2d(in_channels * mult, out_channels, 1, bias=bias)
+        activations = {
+            "relu": nn.ReLU,
+            "elu": nn.ELU,
+            "gelu": nn.GELU,
+            "sigmoid": nn.Sigmoid,
+            "tanh": nn.Tanh,
+        }
+        self.mid_act = activations[mid_act]() if mid_act != "none" else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pointwise(self.depthwise(x))
+        spatial = getattr(self, self.spatial_name)
+        if self.pointwise_first:
+            x = self.pointwise(x)
+            x = self.mid_act(x) if self.mid_act is not None else x
+            return spatial(F.pad(x, self.pad) if self.pad else x)
+        x = spatial(F.pad(x, self.pad) if self.pad else x)
+        x = self.mid_act(x) if self.mid_act is not None else x
+        return self.pointwise(x)
 
 
 def partial_affine(bn: nn.Module, scale: bool = True, center: bool = True) -> nn.Module:
