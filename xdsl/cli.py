@@ -232,6 +232,62 @@ def diff(specs: tuple[str, ...], sets: tuple[str, ...], fmt: str, **kw: Any) -> 
                                  "MACs change"], rows, {1, 2, 3, 4}))
 
 
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False,
+                                                                  allow_dash=True))
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 if a file would change.")
+@click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff instead.")
+@handle_errors
+def fmt(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
+    """Rewrite specs in the canonical layout (`-` reads standard input, writes standard out).
+
+    Comments are kept; the result parses to the same tree as the input.
+    """
+    import difflib
+
+    from .diagnostics import Source
+    from .printer import format_source
+
+    changed = []
+    for path in paths:
+        if path == "-":
+            click.echo(format_source(Source(sys.stdin.read(), "<stdin>")), nl=False)
+            continue
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        out = format_source(Source(text, path, path))
+        if out == text:
+            continue
+        changed.append(path)
+        if show_diff:
+            click.echo("".join(difflib.unified_diff(text.splitlines(True), out.splitlines(True),
+                                                    path, path)), nl=False)
+        elif not check:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(out)
+    verb = "would reformat" if check or show_diff else "reformatted"
+    for path in changed:
+        click.echo(f"{verb} {path}", err=True)
+    if check and changed:
+        sys.exit(EXIT_INVALID_SPEC)
+
+
+@main.command()
+@spec_options
+@click.option("--format", "fmt_", type=click.Choice(["latex", "markdown"]), default="latex",
+              show_default=True)
+@click.option("--layers", "per_layer", is_flag=True, help="One row per layer, not per block.")
+@handle_errors
+def export(spec: str, sets: tuple[str, ...], fmt_: str, per_layer: bool, **kw: Any) -> None:
+    """Paper material: architecture table, audit table and fingerprint (booktabs LaTeX or
+    Markdown)."""
+    from .api import parse
+    from .backends.paper import export as render_export
+
+    _limits(kw)
+    click.echo(render_export(parse(spec), _parse_sets(sets), fmt_, per_layer), nl=False)
+
+
 def _register_backend_commands() -> None:
     """Commands whose modules import torch only when they run."""
     from .backends.graphviz.command import draw_command

@@ -125,8 +125,9 @@ class _Build(Transformer):
         sp = _span(c[0])
         return t.SizeLit(span=sp, items=[t.Num(span=sp, value=int(p)) for p in c[0].split("x")])
 
-    def size(self, meta, c):
-        return t.SizeLit(span=_span(meta), items=list(c))
+    def size(self, meta, c):  # `3 x 8x8` is one size of three
+        items = [i for x in c for i in (x.items if isinstance(x, t.SizeLit) else [x])]
+        return t.SizeLit(span=_span(meta), items=items)
 
     def paren(self, meta, c):
         return c[1]

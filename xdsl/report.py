@@ -52,7 +52,7 @@ _LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
 
 
 def latex_escape(text: str) -> str:
-    out = "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
+    out = "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text).replace("×", r"$\times$")
     return out.replace(" x ", r" $\times$ ").replace(",", "{,}") if out[:1].isdigit() else out
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import networkx as nx
-from xdsl.backends.graphviz import labels
+from xdsl.backends import labels
 
 from xdsl.graph import LayerNode, layers
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 from xdsl.backends.graphviz import Diagram, RenderError, draw
-from xdsl.backends.graphviz.labels import label
 from xdsl.backends.graphviz.view import Options, build_view
+from xdsl.backends.labels import label
 
 import xdsl
 from xdsl.cli import main

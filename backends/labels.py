@@ -1,4 +1,4 @@
-"""Box labels in the words of the papers' figures ("SeparableConv 728, 3×3, stride=2×2").
+"""Layer labels (diagram boxes, paper tables) in the papers' words ("SeparableConv 728, 3×3").
 
 One function per op family in a table, so a new op needs one entry here rather than a branch in
 the drawing code.  Sizes use "×" like the published figures; shapes read channels × height ×
@@ -45,8 +45,17 @@ def _conv(n: LayerNode) -> str:
 
 
 def _sepconv(n: LayerNode) -> str:
+    """Xception's words for the default layer; the spectrum's settings when they differ."""
     a: Any = n.attrs
     extra = [f"depth multiplier={a.mult}"] if a.mult != 1 else []
+    if a.segments is not None:
+        extra.append(f"{a.segments} segment{'s' if a.segments != 1 else ''}")
+    if a.group_width is not None:
+        extra.append(f"group width={a.group_width}")
+    if a.order == "pointwise_first":
+        extra.append("1×1 first")
+    if a.mid_act != "none":
+        extra.append(f"{OPS[a.mid_act].label} between")
     return ", ".join([f"SeparableConv {a.filters}", size(a.kernel), *_window(a), *extra])
 
 

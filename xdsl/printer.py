@@ -1,0 +1,363 @@
+"""Syntax tree → canonical spec text (``xdsl fmt``), comments preserved; fingerprints.
+
+The canonical form: four-space indentation, layers in space form (``conv 32 3x3 stride=2``),
+block calls and merges in call form (``down(128, 128)``, ``add(skip)``), minimal parentheses,
+one blank line where the source had any.  The author's grouping is kept: statements written on
+one line with ``;`` stay on one line, and a block body written after its ``:`` stays there.
+Comments stay in front of the statement they preceded, or at the end of its line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import tree as t
+from .diagnostics import Source
+from .evaluate import describe
+
+INDENT = "    "
+WIDTH = 100
+
+# Binding strength of each operator: higher binds tighter.
+_PRECEDENCE = {"or": 1, "and": 2, "not": 3, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4,
+               "+": 5, "-": 5, "*": 6, "/": 6, "//": 6, "%": 6}
+
+
+# ---- expressions -------------------------------------------------------------------------------
+
+
+def expr(e: t.Expr, context: int = 0) -> str:
+    """Print ``e``; parenthesise it when it binds more loosely than ``context``."""
+    match e:
+        case t.Num(value=v):
+            return _number(v)
+        case t.Str(value=v):
+            return f'"{v}"'
+        case t.Name(id=name):
+            return name
+        case t.SizeLit(items=items):
+            if len(items) == 2 and all(isinstance(i, t.Num) and isinstance(i.value, int)
+                                       for i in items):
+                text = "x".join(str(i.value) for i in items)  # type: ignore[union-attr]
+            else:  # shapes (3 x 299 x 299) and sizes built from expressions (k x k)
+                text = " x ".join(expr(i, 7) for i in items)
+                return f"({text})" if context > 0 else text
+            return text
+        case t.Not(operand=o):
+            text = f"not {expr(o, _PRECEDENCE['not'])}"
+            return f"({text})" if context > _PRECEDENCE["not"] else text
+        case t.Ternary(cond=c, then=a, orelse=b):
+            return f"({expr(a)} if {expr(c)} else {expr(b)})"
+        case t.BinOp(op=op, left=left, right=right):
+            p = _PRECEDENCE[op]
+            # comparisons do not chain; arithmetic is left-associative
+            right_ctx = p + 1 if p != 4 else p + 1
+            left_ctx = p if p != 4 else p + 1
+            text = f"{expr(left, left_ctx)} {op} {expr(right, right_ctx)}"
+            return f"({text})" if context > p else text
+    raise AssertionError(e)  # pragma: no cover
+
+
+def _number(v: int | float) -> str:
+    if isinstance(v, float):
+        text = repr(v)
+        return text if ("." in text or "e" in text) else text + ".0"
+    return str(v)
+
+
+def arg(a: t.Arg) -> str:
+    return f"{a.name}={expr(a.value)}" if a.name else expr(a.value)
+
+
+def op(o: t.Op, blocks: set[str]) -> str:
+    words = ["global"] if o.is_global else []
+    if o.name in blocks or o.name in ("add", "concat"):
+        if len(o.args) == 1 and not o.args[0].name and isinstance(o.args[0].value, t.Ternary):
+            words.append(f"{o.name}{expr(o.args[0].value)}")  # its parentheses are the call's
+        else:
+            words.append(f"{o.name}({', '.join(arg(a) for a in o.args)})")
+    else:
+        words.append(o.name)
+        words += [arg(a) for a in o.args]
+    if o.source:
+        words.append(f"from {o.source}")
+    if o.alias:
+        words.append(f"as {o.alias}")
+    if o.cond is not None:
+        words.append(f"if {expr(o.cond)}")
+    return " ".join(words)
+
+
+# ---- statements ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Line:
+    text: str
+    source: int | None  # the spec line it was printed from, for blank lines and comments
+
+
+class _Printer:
+    def __init__(self, net: t.Network | t.Variant):
+        self.blocks = {b.name for b in net.blocks} if isinstance(net, t.Network) else set()
+        self.lines: list[Line] = []
+
+    def emit(self, depth: int, text: str, source: int | None) -> None:
+        self.lines.append(Line(INDENT * depth + text, source))
+
+    def suite(self, depth: int, header: str, body: list[t.Stmt], line: int) -> None:
+        """``header:`` then the body: inline when the source had it on the header's line."""
+        inline = self.inline(body, line)
+        if inline is not None:
+            self.emit(depth, f"{header}: {inline}", line)
+        else:
+            self.emit(depth, f"{header}:", line)
+            self.stmts(depth + 1, body)
+
+    def inline(self, body: list[t.Stmt], line: int) -> str | None:
+        if not body or body[0].span.line != line:
+            return None
+        if all(isinstance(s, t.Op) and s.span.line == line for s in body):
+            return "; ".join(op(s, self.blocks) for s in body)  # type: ignore[arg-type]
+        if len(body) == 1 and isinstance(body[0], t.Repeat | t.Residual):
+            inner = self.inline(body[0].body, line)
+            if inner is not None:
+                return f"{self.header(body[0])}: {inner}"
+        return None
+
+    def header(self, s: t.Repeat | t.Residual) -> str:
+        if isinstance(s, t.Repeat):
+            return f"repeat {expr(s.count)}"
+        words = ["residual"]
+        if s.shortcut:
+            words.append(f"project({'; '.join(op(o, self.blocks) for o in s.shortcut)})")
+        if s.alias:
+            words.append(f"as {s.alias}")
+        if s.cond is not None:
+            words.append(f"if {expr(s.cond)}")
+        return " ".join(words)
+
+    def stmts(self, depth: int, body: Iterable[t.Stmt | t.Flow]) -> None:
+        group: list[t.Op] = []
+
+        def flush() -> None:
+            if group:
+                self.emit(depth, "; ".join(op(o, self.blocks) for o in group),
+                          group[0].span.line)
+                group.clear()
+
+        for s in body:
+            if isinstance(s, t.Op):
+                if group and group[-1].span.line != s.span.line:
+                    flush()
+                group.append(s)
+                continue
+            flush()
+            self.stmt(depth, s)
+        flush()
+
+    def stmt(self, depth: int, s: t.Stmt | t.Flow) -> None:
+        line = s.span.line
+        match s:
+            case t.Flow(name=name, body=body):
+                self.suite(depth, f"flow {name}", body, line)
+            case t.Repeat() | t.Residual():
+                self.suite(depth, self.header(s), s.body, line)
+            case t.Output(name=name, body=body):
+                self.suite(depth, f"output {name}", body, line)
+            case t.Merge(mode=mode, alias=alias, branches=branches):
+                self.emit(depth, mode + (f" as {alias}" if alias else "") + ":", line)
+                for b in branches:
+                    name = f"branch {b.name}" if b.name else "branch"
+                    self.suite(depth + 1, name, b.body, b.span.line)
+            case t.If(cond=cond, then=then, orelse=orelse):
+                self.suite(depth, f"if {expr(cond)}", then, line)
+                if orelse:
+                    else_line = orelse[0].span.line
+                    inline = self.inline(orelse, else_line)
+                    # `else:` sits on the line before an indented else-body
+                    self.suite(depth, "else", orelse,
+                               else_line if inline is not None else else_line - 1)
+
+    # ---- declarations ---------------------------------------------------------------------
+
+    def params(self, head: str, params: list[t.Param], tail: str, line: int) -> None:
+        items = [self.param(p) for p in params]
+        one = f"{head}({', '.join(items)}){tail}" if params else f"{head}{tail}"
+        if len(one) <= WIDTH or not params:
+            self.emit(0, one, line)
+            return
+        indent = " " * (len(head) + 1)
+        current = f"{head}({items[0]}"
+        for item in items[1:]:
+            if len(current) + len(item) + 3 > WIDTH:  # ", " before it, "," after
+                self.emit(0, current + ",", line)
+                current = indent + item
+            else:
+                current += ", " + item
+        self.emit(0, current + f"){tail}", line)
+
+    @staticmethod
+    def param(p: t.Param) -> str:
+        text = p.name
+        if p.type == "choice":
+            text += f": choice({', '.join(p.choices)})"
+        elif p.type != "any":
+            text += f": {p.type}"
+        if p.default is not None:  # PEP 8 spacing: `c: int = 16`, `stride=1`
+            text += f"{' = ' if p.type != 'any' else '='}{expr(p.default)}"
+        return text
+
+    def network(self, net: t.Network) -> None:
+        self.params(f"network {net.name}", net.params, ":", net.span.line)
+        sections: list[tuple[int, Any]] = [(i.span.line, i) for i in net.inputs]
+        if net.defaults:
+            sections.append((net.defaults[0].span.line - 1, net.defaults))
+        sections += [(b.span.line, b) for b in net.blocks]
+        sections += [(s.span.line, s) for s in net.body]
+        sections += [(a.span.line, a) for a in net.audits]
+        pending: list[t.Stmt] = []  # statements directly in the network, printed together
+        for _, section in sorted(sections, key=lambda x: x[0]):
+            if isinstance(section, t.Op | t.Repeat | t.Residual | t.Merge | t.If | t.Output):
+                pending.append(section)
+                continue
+            self.stmts(1, pending)
+            pending = []
+            match section:
+                case t.Input(name=name, shape=shape):
+                    self.emit(1, f"input {name}: {expr(shape)}", section.span.line)
+                case list():
+                    self.emit(1, "defaults:", section[0].span.line - 1)
+                    texts = [self.rule(rule) for rule in section]
+                    width = max(len(text) for text in texts)
+                    for rule, text in zip(section, texts):
+                        cond = f"    if {expr(rule.cond)}" if rule.cond is not None else ""
+                        self.emit(2, text.ljust(width) + cond if cond else text,
+                                  rule.span.line)
+                case t.BlockDef(name=name, params=params, body=body):
+                    header = f"block {name}({', '.join(self.param(p) for p in params)})"
+                    self.suite(1, header, body, section.span.line)
+                case t.Audit():
+                    self.audit(1, section)
+                case _:
+                    self.stmts(1, [section])
+        self.stmts(1, pending)
+
+    def rule(self, rule: t.DefaultRule) -> str:
+        items = [arg(a) for a in rule.kwargs]
+        for o in rule.then:
+            items.append(" ".join(["then", o.name, *(arg(a) for a in o.args)]))
+        return f"{', '.join(rule.ops)}: {', '.join(items)}"
+
+    def audit(self, depth: int, a: t.Audit) -> None:
+        settings = f" ({', '.join(arg(s) for s in a.settings)})" if a.settings else ""
+        self.emit(depth, f"audit{settings}:", a.span.line)
+        rows = []
+        for item in a.items:
+            value = item.value
+            counted = item.metric != "output" and isinstance(value, t.Num)
+            shown = f"{value.value:,}" if counted else expr(value)  # type: ignore[union-attr]
+            rows.append((("note " if not item.required else "") + f"{item.metric} = {shown}",
+                         item))
+        width = max(len(r) for r, _ in rows)
+        for text, item in rows:
+            source = f'  "{item.source}"' if item.source else ""
+            self.emit(depth + 1, (text.ljust(width) + source).rstrip(), item.span.line)
+
+    def variant(self, var: t.Variant) -> None:
+        settings = f" ({', '.join(arg(s) for s in var.settings)})" if var.settings else ""
+        head = f'variant {var.name} of "{var.base}"{settings}'
+        self.emit(0, head + (":" if var.audits else ""), var.span.line)
+        for a in var.audits:
+            self.audit(1, a)
+
+
+# ---- comments and layout ---------------------------------------------------------------------
+
+
+def _split_comment(line: str) -> tuple[str, str]:
+    """(code, comment) of one source line; a ``#`` inside a string is not a comment."""
+    in_string = False
+    for i, ch in enumerate(line):
+        if ch == '"':
+            in_string = not in_string
+        elif ch == "#" and not in_string:
+            return line[:i].rstrip(), line[i:].rstrip()
+    return line.rstrip(), ""
+
+
+def _layout(lines: list[Line], source: Source) -> str:
+    """Interleave the printed lines with the source's comments and blank lines."""
+    full: dict[int, str] = {}
+    trailing: dict[int, str] = {}
+    blank: set[int] = set()
+    for number, text in enumerate(source.lines, start=1):
+        code, comment = _split_comment(text)
+        if not code.strip():
+            if comment:
+                full[number] = comment
+            else:
+                blank.add(number)
+        elif comment:
+            trailing[number] = comment
+    out: list[str] = []
+    last = 0  # the last source line accounted for
+    for line in lines:
+        indent = line.text[: len(line.text) - len(line.text.lstrip())]
+        if line.source is not None and line.source > last:
+            between = range(last + 1, line.source)
+            gap = False
+            for n in between:
+                if n in blank:
+                    gap = True
+                elif n in full:
+                    if gap and out:
+                        out.append("")
+                    gap = False
+                    out.append(indent + full.pop(n))
+            if gap and out and out[-1] != "":
+                out.append("")
+            last = line.source
+        text = line.text
+        if line.source is not None and line.source in trailing:
+            text += "  " + trailing.pop(line.source)
+        out.append(text)
+    leftovers = [full[n] for n in sorted(full)] + [trailing[n] for n in sorted(trailing)]
+    if leftovers:
+        out += [""] if out and out[-1] else []
+        out += leftovers
+    return "\n".join(out).rstrip() + "\n"
+
+
+def format_tree(net: t.Network | t.Variant, source: Source | None = None,
+                comments: bool = True) -> str:
+    """Canonical text of a syntax tree (with the comments of ``source`` when given)."""
+    printer = _Printer(net)
+    if isinstance(net, t.Variant):
+        printer.variant(net)
+    else:
+        printer.network(net)
+    if source is None or not comments:
+        return "\n".join(line.text for line in printer.lines) + "\n"
+    return _layout(printer.lines, source)
+
+
+def format_source(source: Source) -> str:
+    """``xdsl fmt``: parse (raising SpecError on bad input) and print canonically."""
+    from .parser import parse_source
+
+    return format_tree(parse_source(source), source)
+
+
+def fingerprint(net: t.Network | t.Variant, params: Mapping[str, Any] | None = None) -> str:
+    """A short hash naming an exact architecture: the canonical form without comments, plus
+    the parameter values it is built with."""
+    text = format_tree(net, comments=False)
+    settings = ", ".join(f"{k}={describe(v).strip('`')}" for k, v in sorted((params or {})
+                                                                          .items()))
+    digest = hashlib.sha256(f"{text}\n{settings}".encode()).hexdigest()
+    return digest[:12]
+
