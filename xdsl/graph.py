@@ -62,6 +62,18 @@ class LayerNode(BaseModel):
     span: Span | None = Field(None, exclude=True, repr=False)
 
 
+class NetworkGraph(nx.DiGraph):
+    """The graph IR: a ``networkx.DiGraph`` that Jupyter displays as its diagram."""
+
+    def _repr_svg_(self) -> str | None:
+        from .backends.graphviz import draw
+
+        try:
+            return draw(self)._repr_svg_()
+        except Exception:  # no renderer here: Jupyter falls back to the text repr
+            return None
+
+
 class ParamError(ValueError):
     """A parameter override that does not fit the spec (a usage error, not a spec error)."""
 
@@ -178,7 +190,7 @@ class _Builder:
                  source: Source | None):
         self.net, self.params, self.limits = net, params, limits
         self.out = Collector(source)
-        self.g = nx.DiGraph(name=net.name, params=dict(params))
+        self.g = NetworkGraph(name=net.name, params=dict(params))
         self.blocks = {b.name: b for b in net.blocks}
         self.counters: dict[Scope, Counter[str]] = {}
         self.repeat_stack: list[tuple[int, int]] = []
@@ -560,5 +572,5 @@ def totals(g: nx.DiGraph) -> dict[str, int]:
     }
 
 
-__all__ = ["Diagnostic", "LayerNode", "Limits", "ParamError", "build_graph", "layers",
-           "resolve_params", "totals"]
+__all__ = ["Diagnostic", "LayerNode", "Limits", "NetworkGraph", "ParamError", "build_graph",
+           "layers", "resolve_params", "totals"]

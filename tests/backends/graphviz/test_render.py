@@ -122,3 +122,4 @@ def test_notebook_reprs() -> None:
     svg = xdsl.parse("xception")._repr_svg_()
     assert svg is not None and "Middle flow" in svg
     assert xdsl.draw("xception")._repr_svg_() == svg
+    assert xdsl.graph("xception")._repr_svg_() == svg  # the graph IR shows itself too
