@@ -9,7 +9,7 @@ from pygments.lexers import find_lexer_class_for_filename, get_lexer_by_name
 from pygments.token import Comment, Error, Keyword, Name, Number, Operator, String
 
 from xdsl.highlight import XdslLexer
-from xdsl.parser import KEYWORDS
+from xdsl.lexer import KEYWORDS
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted([*ROOT.glob("specs/*.x"), *ROOT.glob("specs/variants/*.x")])

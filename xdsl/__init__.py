@@ -7,7 +7,8 @@ from typing import Any
 
 from .api import Spec, Summary, check, graph, parse
 from .diagnostics import SpecError
-from .graph import Limits, ParamError
+from .graph import Limits
+from .params import ParamError
 
 __all__ = ["Limits", "ParamError", "Spec", "SpecError", "Summary", "check", "graph", "parse"]
 __version__ = "0.1.0"

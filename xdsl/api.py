@@ -12,8 +12,9 @@ import networkx as nx
 
 from . import tree as t
 from .diagnostics import Collector, Diagnostic, Source, SpecError, did_you_mean
-from .graph import Limits, build_graph, resolve_params, totals
+from .graph import Limits, build_graph, totals
 from .ops import fmt_shape
+from .params import resolve_params
 from .parser import parse_source
 from .validate import validate, validate_audits
 

@@ -17,7 +17,8 @@ import networkx as nx
 from . import tree as t
 from .api import Spec, summarize
 from .evaluate import evaluate
-from .graph import Limits, layers, resolve_params
+from .graph import Limits, layers
+from .params import resolve_params
 
 #: Ops counted by ``depth``: the convolutional layers (the Xception paper's "36 layers").
 DEPTH_OPS = frozenset({"conv", "gconv", "sepconv", "dwconv"})

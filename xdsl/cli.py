@@ -11,7 +11,8 @@ from typing import Any
 import click
 
 from .diagnostics import SpecError
-from .graph import Limits, ParamError
+from .graph import Limits
+from .params import ParamError
 
 EXIT_INVALID_SPEC = 1
 EXIT_USAGE = 2

@@ -22,9 +22,10 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
 
 from . import tree as t
-from .diagnostics import Collector, Diagnostic, Source, Span, did_you_mean
-from .evaluate import EvalError, Value, describe, evaluate, type_name
+from .diagnostics import Collector, Source, Span
+from .evaluate import EvalError, Value, describe, evaluate
 from .ops import OPS, Attrs, NoAttrs, Pads, Shape, ShapeError, fmt_shape
+from .params import check_type, resolve_params
 
 Scope = tuple[str, ...]
 
@@ -74,105 +75,8 @@ class NetworkGraph(nx.DiGraph):
             return None
 
 
-class ParamError(ValueError):
-    """A parameter override that does not fit the spec (a usage error, not a spec error)."""
-
-
 class _Abort(Exception):
     pass
-
-
-# ---- parameters ------------------------------------------------------------------------------
-
-
-def parse_override(param: t.Param, text: str) -> Value:
-    """Turn ``--set name=text`` into a value of the parameter's type."""
-    raw = text.strip()
-    kind = param.type
-    if raw == "none" and _optional(param):
-        return "none"
-    try:
-        if kind == "int":
-            return int(raw.replace("_", "").replace(",", ""))
-        if kind == "float":
-            return float(raw)
-    except ValueError:
-        raise ParamError(f"`{param.name}` is {kind}, got {raw!r}") from None
-    if kind == "bool":
-        if raw.lower() in ("true", "false"):
-            return raw.lower() == "true"
-        raise ParamError(f"`{param.name}` is bool: use true or false, got {raw!r}")
-    if kind == "any":
-        for conv in (int, float):
-            try:
-                return conv(raw)
-            except ValueError:
-                pass
-        return {"true": True, "false": False}.get(raw, raw)
-    return raw
-
-
-def _optional(param: t.Param) -> bool:
-    """A parameter whose default is ``none`` may also be set to ``none`` (left unset)."""
-    return isinstance(param.default, t.Name) and param.default.id == "none"
-
-
-def _check_type(param: t.Param, value: Any) -> str:
-    """An empty string when ``value`` fits ``param``, else what is wrong."""
-    if value == "none" and _optional(param):
-        return ""
-    ok = {
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "float": isinstance(value, int | float) and not isinstance(value, bool),
-        "bool": isinstance(value, bool),
-        "str": isinstance(value, str),
-        "choice": value in param.choices,
-        "any": True,
-    }.get(param.type, True)
-    if ok:
-        return ""
-    if param.type == "choice":
-        return (f"`{param.name}` is one of {', '.join(param.choices)}, got {describe(value)}")
-    return f"`{param.name}` is {param.type}, got {describe(value)} ({type_name(value)})"
-
-
-def resolve_params(net: t.Network, overrides: Mapping[str, Any] | None = None,
-                   source: Source | None = None) -> dict[str, Value]:
-    """Defaults overridden by ``overrides`` (strings are parsed by the parameter's type)."""
-    declared = {p.name: p for p in net.params}
-    overrides = dict(overrides or {})
-    for name in overrides:
-        if name not in declared:
-            hint = did_you_mean(name, declared)
-            raise ParamError(f"`{net.name}` has no parameter `{name}`"
-                             + (f"; {hint}" if hint else
-                                f" (parameters: {', '.join(declared) or 'none'})"))
-    values: dict[str, Value] = {}
-    errors = Collector(source)
-    for p in net.params:
-        if p.name in overrides:
-            value = overrides[p.name]
-            if isinstance(value, str) and p.type not in ("str", "choice"):
-                value = parse_override(p, value)
-            if problem := _check_type(p, value):
-                raise ParamError(problem)
-        elif p.default is None:
-            raise ParamError(f"`{p.name}` has no default; give it with --set {p.name}=...")
-        else:
-            try:
-                value = evaluate(p.default, values)
-            except EvalError as e:
-                errors.error(str(e), e.span, hint=e.hint)
-                continue
-            if problem := _check_type(p, value):
-                errors.error(f"default of {problem}", p.default.span,
-                             hint=f"give `{p.name}` a default of type {p.type}")
-                continue
-        if p.type == "float" and isinstance(value, int):
-            value = float(value)
-        values[p.name] = value
-    errors.raise_if_any()
-    return values
 
 
 # ---- elaboration -----------------------------------------------------------------------------
@@ -426,7 +330,7 @@ class _Builder:
                 if value is None:
                     ok = False
                     continue
-                if problem := _check_type(p, value):
+                if problem := check_type(p, value):
                     self.out.error(f"argument of block `{block.name}`: {problem}", arg.span,
                                    hint=f"declared on line {p.span.line}")
                     ok = False
@@ -572,5 +476,4 @@ def totals(g: nx.DiGraph) -> dict[str, int]:
     }
 
 
-__all__ = ["Diagnostic", "LayerNode", "Limits", "NetworkGraph", "ParamError", "build_graph",
-           "layers", "resolve_params", "totals"]
+__all__ = ["LayerNode", "Limits", "NetworkGraph", "build_graph", "layers", "totals"]

@@ -20,8 +20,8 @@ from pygments.token import (
     Whitespace,
 )
 
+from .lexer import KEYWORDS
 from .ops import OPS
-from .parser import KEYWORDS
 from .validate import PARAM_TYPES
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"

@@ -10,8 +10,8 @@ from collections.abc import Iterable
 
 from . import tree as t
 from .diagnostics import Collector, Source, SpecError, did_you_mean
+from .lexer import KEYWORDS
 from .ops import OPS, SYMBOLS, option_names, option_words
-from .parser import KEYWORDS
 
 PARAM_TYPES = ("int", "float", "bool", "str", "choice", "any")
 AUDIT_METRICS = ("trainable", "non_trainable", "params", "macs", "flops", "output")

@@ -1,0 +1,97 @@
+"""Lexing: the grammar's LALR parser and the post-lexer that turns indentation into tokens."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from importlib import resources
+from typing import Any
+
+from lark import Lark, Token
+
+from .diagnostics import Span
+
+KEYWORDS = (
+    "network input defaults then block flow audit repeat residual project concat add branch "
+    "if else from as global choice and or not x output note variant of"
+).split()
+
+
+class LexError(Exception):
+    """A layout problem the post-lexer finds (bad dedent, mixed tabs, unmatched `)`)."""
+
+    def __init__(self, message: str, token: Token, hint: str = ""):
+        super().__init__(message)
+        self.token, self.hint = token, hint
+
+
+class _Indenter:
+    """Post-lexer: newlines with leading whitespace become _NL, _INDENT and _DEDENT tokens.
+
+    Written here rather than using ``lark.indenter.Indenter`` so that a bad dedent or an
+    unbalanced parenthesis raises an error carrying its position instead of an assertion.
+    """
+
+    always_accept = ("_NL",)
+
+    def __init__(self) -> None:
+        self.open_parens: list[Token] = []
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        self.open_parens = []
+        levels, last, style = [0], None, ""
+        for tok in stream:
+            last = tok
+            if tok.type == "_NL":
+                if self.open_parens:
+                    continue
+                yield tok
+                indent_str = tok.rsplit("\n", 1)[1]
+                used = "".join(sorted(set(indent_str)))
+                if used and style and used != style or used == "\t ":
+                    raise LexError("indentation mixes tabs and spaces", tok,
+                                       "indent with spaces only")
+                style = style or used
+                indent = len(indent_str.expandtabs(4))
+                if indent > levels[-1]:
+                    levels.append(indent)
+                    yield Token.new_borrow_pos("_INDENT", indent_str, tok)
+                else:
+                    while indent < levels[-1]:
+                        levels.pop()
+                        yield Token.new_borrow_pos("_DEDENT", indent_str, tok)
+                    if indent != levels[-1]:
+                        raise LexError(
+                            f"this line is indented by {indent} spaces, which matches no "
+                            "enclosing block", tok,
+                            f"indent it like an enclosing line ({', '.join(map(str, levels))})")
+                continue
+            if tok.type == "LPAR":
+                self.open_parens.append(tok)
+            elif tok.type == "RPAR":
+                if not self.open_parens:
+                    raise LexError("unmatched `)`", tok,
+                                   "remove it, or add the `(` it closes")
+                self.open_parens.pop()
+            yield tok
+        for _ in levels[1:]:
+            yield Token("_DEDENT", "", 0, last.end_line or 1, last.end_column or 1) if last \
+                else Token("_DEDENT", "")
+
+
+@functools.cache
+def lark_parser() -> Lark:
+    grammar = resources.files("xdsl").joinpath("grammar.lark").read_text()
+    # cache=True keeps the LALR tables in the temp directory (keyed by grammar hash): the
+    # table construction is a third of `xdsl check`'s start-up otherwise.
+    return Lark(grammar, parser="lalr", postlex=_Indenter(), propagate_positions=True,
+                maybe_placeholders=True, cache=True)
+
+
+def span_of(item: Any) -> Span:
+    """Span of a lark Token or tree meta; lark's end column is exclusive."""
+    line, col = item.line, item.column
+    end_line = getattr(item, "end_line", None) or line
+    end_col = (getattr(item, "end_column", None) or col + 1) - 1
+    return Span(line=line, column=col, end_line=end_line, end_column=max(col, end_col)
+                if end_line == line else end_col)
