@@ -57,6 +57,23 @@ class CompiledNetwork(nn.Module):
         self.graph = graph
         self.memory_format = memory_format
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The class is generated, so pickle cannot import it: regenerate it from the plan and
+        # restore the instance as the default reduction would (torch.save(model), deepcopy).
+        # torch.save cannot pickle a torch.memory_format: it travels by name.
+        fmt = str(self.memory_format).removeprefix("torch.")
+        return (_blank, (self.plan,), dict(self.__dict__, memory_format=fmt))
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if isinstance(state.get("memory_format"), str):
+            state = dict(state, memory_format=getattr(torch, state["memory_format"]))
+        super().__setstate__(state)
+
+
+def _blank(plan: Plan) -> CompiledNetwork:
+    cls = network_class(plan)
+    return cls.__new__(cls)
+
 
 def network_class(plan: Plan) -> type[CompiledNetwork]:
     """A ``CompiledNetwork`` subclass whose ``forward`` is compiled from generated source.

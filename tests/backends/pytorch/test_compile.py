@@ -128,3 +128,22 @@ def test_graph_or_spec_with_params() -> None:
     assert xdsl.load(TINY, classes=7).head.linear2.out_features == 7
     with pytest.raises(ValueError):
         compile_network(g, params={"classes": 3})
+
+
+def test_whole_module_pickles_and_deep_copies() -> None:
+    import copy
+    import io
+
+    model = xdsl.compile(TINY, seed=2)
+    buffer = io.BytesIO()
+    torch.save(model, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=False)
+    copied = copy.deepcopy(model)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        want = model.eval()(x)
+        assert torch.equal(loaded.eval()(x), want)
+        assert torch.equal(copied.eval()(x), want)
+    assert loaded.memory_format == torch.channels_last
+    assert type(loaded).forward_source == type(model).forward_source
