@@ -33,7 +33,7 @@ TIMM_LIKE = {"pool_pad": "symmetric", "bn_eps": 1e-5}
 VARIANTS = {  # name: keyword arguments of xdsl.compile
     "same layout (NCHW)": {"memory_format": "contiguous"},
     "default (channels_last)": {},
-    "--optimize": {"optimize": True},
+    "optimize": {"optimize": True},
 }
 
 
@@ -141,8 +141,8 @@ def main() -> None:
     x = torch.randn(args.batch, 3, args.size, args.size)
     y = torch.randint(0, 1000, (args.batch,))
     print(f"torch {torch.__version__}, timm {timm.__version__}, {torch.get_num_threads()} "
-          f"threads; batch {args.batch} x 3 x {args.size} x {args.size}; median of "
-          f"{args.rounds} alternating rounds; ratio = timm time / xdsl time\n")
+          f"threads; batch {args.batch} x 3 x {args.size} x {args.size}; best of "
+          f"{args.rounds} alternating rounds; ratio = timm time / xdsl time (min; median)\n")
 
     ta, tb = alternate(build_timm, lambda: build_xdsl(args.size), 5, 1)
     report("build (spec -> initialised module)", ta, tb)

@@ -104,8 +104,8 @@ def forward_source(plan: Plan) -> str:
         expr = LOWERINGS[step.node.op].forward(Emit(
             step.node, f"self.{module_path(step.name)}", [var[s] for s in step.inputs],
             inplace))
-        last = nxt is None and plan.outputs == (step.name,) and not readers[step.name]
-        short = readers[step.name] == [nxt] and step.name not in plan.outputs
+        last = nxt is None and plan.outputs == (step.name,)
+        short = readers[step.name] == [nxt]
         var[step.name] = "x" if short or last else _var(step.name, taken)
         if expr != var[step.name]:
             body.append(f"{var[step.name]} = {expr}")

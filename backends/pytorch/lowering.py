@@ -296,12 +296,18 @@ class Plan:
         return self.outputs[0]
 
     def consumers(self) -> dict[str, list[str]]:
+        """Who reads each value, in order; a network output is also read by :data:`RETURN`."""
         readers: dict[str, list[str]] = {self.input.name: []}
         for step in self.steps:
             readers[step.name] = []
             for src in step.inputs:
                 readers[src].append(step.name)
+        for out in self.outputs:
+            readers[out].append(RETURN)
         return readers
+
+
+RETURN = "<return>"
 
 
 class UnsupportedOp(NotImplementedError):

@@ -147,3 +147,17 @@ def test_whole_module_pickles_and_deep_copies() -> None:
         assert torch.equal(copied.eval()(x), want)
     assert loaded.memory_format == torch.channels_last
     assert type(loaded).forward_source == type(model).forward_source
+
+
+def test_side_outputs_are_returned_untouched() -> None:
+    """A returned value must survive later in-place ops and batch-norm folding."""
+    spec = ("network heads():\n    input image: 3 x 8 x 8\n    flow a:\n"
+            "        conv 4 3x3 pad=1\n"
+            "        output side:\n            conv 4 1x1; bn\n"
+            "        relu from side\n"
+            "        global avgpool; linear 2\n")
+    model = xdsl.compile(spec).eval()
+    with torch.no_grad():
+        main, side = model(torch.randn(2, 3, 8, 8))
+    assert main.shape == (2, 2) and side.shape == (2, 4, 8, 8)
+    assert (side < 0).any(), "the ReLU after the side head overwrote it"
