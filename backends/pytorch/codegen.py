@@ -3,6 +3,10 @@
 The compiled module and the exported file run the same ``forward`` text, so what a user pastes
 into a code release is exactly what xdsl ran. Values that live for one step are called ``x``;
 a value read later (a residual shortcut, a branch input) keeps its layer's name.
+
+Nothing runs in place: in-place ReLUs saved 1.3 % of Xception's training-step CPU time (within
+noise), while they risk overwriting a tensor a shortcut still reads (Xception's projection
+shortcut reads the pre-ReLU sum) and break ``register_full_backward_hook`` on the layer before.
 """
 
 from __future__ import annotations
@@ -71,14 +75,6 @@ def _block(step: Step) -> str:
     return ".".join(step.node.scope[:2])
 
 
-def _may_overwrite(src: str, step: Step, readers: Mapping[str, list[str]],
-                   kinds: Mapping[str, str]) -> bool:
-    """May ``step`` overwrite its input? Only a fresh tensor that no one else reads, that is not
-    the caller's, and that autograd does not keep (see :attr:`Lowering.donates`)."""
-    return (kinds[src] != "input" and readers[src] == [step.name]
-            and LOWERINGS[kinds[src]].donates)
-
-
 def forward_source(plan: Plan) -> str:
     """``def forward(self, <input>)`` as straight-line code, indented for a class body.
 
@@ -89,7 +85,6 @@ def forward_source(plan: Plan) -> str:
     inp = plan.input
     taken: set[str] = set()
     var = {inp.name: _var(inp.name, taken)}
-    kinds = {inp.name: "input", **{s.name: s.node.op for s in plan.steps}}
     body: list[str] = []
     if len(inp.shape) == 3:
         body.append(f"{var[inp.name]} = {var[inp.name]}.contiguous("
@@ -100,10 +95,8 @@ def forward_source(plan: Plan) -> str:
             block = _block(step)
             body += ["", f"# {block}"] if block else [""]
         nxt = plan.steps[i + 1].name if i + 1 < len(plan.steps) else None
-        inplace = len(step.inputs) == 1 and _may_overwrite(step.inputs[0], step, readers, kinds)
         expr = LOWERINGS[step.node.op].forward(Emit(
-            step.node, f"self.{module_path(step.name)}", [var[s] for s in step.inputs],
-            inplace))
+            step.node, f"self.{module_path(step.name)}", [var[s] for s in step.inputs]))
         last = nxt is None and plan.outputs == (step.name,)
         short = readers[step.name] == [nxt]
         var[step.name] = "x" if short or last else _var(step.name, taken)

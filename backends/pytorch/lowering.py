@@ -73,12 +73,11 @@ def _literal(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Emit:
-    """What a forward expression is written from: the module, the inputs, the in-place licence."""
+    """What a forward expression is written from: the node, its module and its inputs."""
 
     node: LayerNode
     module: str  # e.g. ``self.entry.down1.sepconv1``
     args: list[str]  # input expressions, in the node's input order
-    inplace: bool = False  # the input may be overwritten (no other reader, not needed by autograd)
 
     @property
     def x(self) -> str:
@@ -95,9 +94,6 @@ class Lowering:
     module: ModuleRule | None = None
     fold: Callable[[LayerNode], str] | None = None
     """Where a following batch norm folds in: the submodule path (``""`` = the module)."""
-    donates: bool = False
-    """The output is a fresh tensor its own backward does not need, so a sole consumer may
-    overwrite it (``relu(x, inplace=True)``)."""
 
 
 def _size(pair: tuple[int, int]) -> int | tuple[int, int]:
@@ -216,17 +212,13 @@ def _pool(kind: str) -> ForwardRule:
     return forward
 
 
-def _relu(e: Emit) -> str:
-    return f"F.relu({e.x}, inplace=True)" if e.inplace else f"F.relu({e.x})"
-
-
 def _elu(e: Emit) -> str:
     alpha = getattr(e.node.attrs, "alpha", 1.0)  # `act elu` has no alpha
     return f"F.elu({e.x})" if alpha == 1.0 else f"F.elu({e.x}, {alpha!r})"
 
 
 _ACTIVATIONS: dict[str, ForwardRule] = {
-    "relu": _relu,
+    "relu": lambda e: f"F.relu({e.x})",
     "elu": _elu,
     "gelu": lambda e: f"F.gelu({e.x})",
     "sigmoid": lambda e: f"torch.sigmoid({e.x})",
@@ -244,22 +236,21 @@ def _itself(_node: LayerNode) -> str:
 
 
 LOWERINGS: dict[str, Lowering] = {
-    "conv": Lowering(_module_call, _conv, fold=_itself, donates=True),
-    "gconv": Lowering(_module_call, _conv, fold=_itself, donates=True),
-    "dwconv": Lowering(_module_call, _conv, fold=_itself, donates=True),
-    "sepconv": Lowering(lambda e: f"{e.module}({e.x})", _sepconv, fold=_sepconv_second,
-                        donates=True),
-    "bn": Lowering(lambda e: f"{e.module}({e.x})", _bn, donates=True),
-    "linear": Lowering(lambda e: f"{e.module}({e.x})", _linear, donates=True),
+    "conv": Lowering(_module_call, _conv, fold=_itself),
+    "gconv": Lowering(_module_call, _conv, fold=_itself),
+    "dwconv": Lowering(_module_call, _conv, fold=_itself),
+    "sepconv": Lowering(lambda e: f"{e.module}({e.x})", _sepconv, fold=_sepconv_second),
+    "bn": Lowering(lambda e: f"{e.module}({e.x})", _bn),
+    "linear": Lowering(lambda e: f"{e.module}({e.x})", _linear),
     **{op: Lowering(rule) for op, rule in _ACTIVATIONS.items() if op != "none"},
     "identity": Lowering(lambda e: e.x),
     "act": Lowering(lambda e: _ACTIVATIONS[e.node.attrs.kind](e)),
     "maxpool": Lowering(_pool("max")),
-    "avgpool": Lowering(_pool("avg"), donates=True),
+    "avgpool": Lowering(_pool("avg")),
     "dropout": Lowering(lambda e: f"F.dropout({e.x}, {e.node.attrs.p!r}, self.training)"),
     "flatten": Lowering(lambda e: f"torch.flatten({e.x}, 1)"),
-    "add": Lowering(lambda e: " + ".join(e.args), donates=True),
-    "concat": Lowering(lambda e: f"torch.cat([{', '.join(e.args)}], 1)", donates=True),
+    "add": Lowering(lambda e: " + ".join(e.args)),
+    "concat": Lowering(lambda e: f"torch.cat([{', '.join(e.args)}], 1)"),
 }
 
 

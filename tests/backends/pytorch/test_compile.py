@@ -101,11 +101,16 @@ def test_memory_format_auto_is_channels_last_on_cpu() -> None:
         torch.contiguous_format
 
 
-def test_training_step_runs_and_keeps_inplace_relu_safe() -> None:
+def test_training_step_runs_with_full_backward_hooks() -> None:
     model = xdsl.compile(TINY).train()
-    loss = model(torch.randn(4, 3, 32, 32)).square().mean()
-    loss.backward()  # autograd would refuse an in-place op on a saved tensor
+    seen: list[str] = []
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.BatchNorm2d):  # an in-place ReLU after it would fail
+            module.register_full_backward_hook(lambda m, gi, go, name=name: seen.append(name))
+    model(torch.randn(4, 3, 32, 32)).square().mean().backward()
     assert all(p.grad is not None for p in model.parameters())
+    assert "stem.bn1" in seen
+    assert "inplace" not in type(model).forward_source
 
 
 def test_names_that_would_shadow_module_attributes_are_mangled() -> None:

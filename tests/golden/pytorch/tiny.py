@@ -201,7 +201,7 @@ class Tiny(nn.Module):
         # stem
         x = self.stem.conv1(F.pad(image, (0, 1, 0, 1)))
         x = self.stem.bn1(x)
-        stem_relu1 = F.relu(x, inplace=True)
+        stem_relu1 = F.relu(x)
 
         # stem.down1
         x = F.relu(stem_relu1)
