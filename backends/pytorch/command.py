@@ -199,8 +199,8 @@ def _save_state(model: Any, path: Path, g: Any) -> None:
 
 
 def _export_onnx(model: Any, path: Path, g: Any) -> None:
-    """``torch.onnx.export`` (the torch.export-based exporter, weights inside the file), then
-    ``onnx.checker.check_model``."""
+    """``torch.onnx.export`` (the torch.export-based exporter, weights inside the file, a
+    dynamic batch dimension), then ``onnx.checker.check_model``."""
     import contextlib
     import io
 
@@ -209,12 +209,16 @@ def _export_onnx(model: Any, path: Path, g: Any) -> None:
 
     shape = g.nodes[g.graph["input"]]["node"].shape
     device = next(model.parameters()).device
+    heads = model.plan.outputs[1:]  # side heads are named after their layer
+    names = ["output", *(h.replace(".", "_") for h in heads)]
     was_training = model.training
     model.eval()
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints progress
-            torch.onnx.export(model, (torch.zeros(1, *shape, device=device),), str(path),
-                              input_names=[g.graph["input"]], output_names=["output"],
+            # traced at batch 2: torch.export specialises a dimension of size 1
+            torch.onnx.export(model, (torch.zeros(2, *shape, device=device),), str(path),
+                              input_names=[g.graph["input"]], output_names=names,
+                              dynamic_shapes=({0: torch.export.Dim("batch")},),
                               external_data=False, dynamo=True)
     finally:
         model.train(was_training)

@@ -103,4 +103,5 @@ def test_onnx_export_is_checked(tmp_path: Path) -> None:
 
     graph = onnx.load(str(path)).graph
     assert [i.name for i in graph.input] == ["image"]
+    assert graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
     assert {n.op_type for n in graph.node} >= {"Conv", "MaxPool", "Concat"}
