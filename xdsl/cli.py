@@ -169,8 +169,9 @@ def audit(specs: tuple[str, ...], sets: tuple[str, ...], sweep: str | None, fmt:
         (spec, settings), = groups
         rows = run_sweep(parse(spec), name.strip(), [v.strip() for v in values.split(",")],
                          settings, limits)
-        click.echo(render_rows(rows, fmt, title="" if fmt in ("json", "latex") else
-                               f"{rows[0].report.network}: sweep over {name.strip()}"))
+        title = f"{rows[0].report.network}: sweep over {name.strip()}"
+        click.echo(render_rows(rows, fmt, title={"table": title, "markdown": f"### {title}"}
+                               .get(fmt, "")))
         return
     if len(groups) > 1:
         rows = compare([(parse(spec), settings) for spec, settings in groups], limits)
@@ -293,9 +294,12 @@ def _register_backend_commands() -> None:
     """Commands whose modules import torch only when they run."""
     from .backends.graphviz.command import draw_command
     from .backends.pytorch.command import compile_command
+    from .train.command import evaluate_command, train_command
 
     main.add_command(compile_command, "compile")
     main.add_command(draw_command, "draw")
+    main.add_command(train_command, "train")
+    main.add_command(evaluate_command, "evaluate")
 
 
 _register_backend_commands()
