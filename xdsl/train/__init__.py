@@ -8,8 +8,9 @@ Modules: ``recipes`` (the paper's presets), ``config`` (what a run is asked to d
 and ``data`` (datasets, samplers, loaders), ``network`` (spec parameters from data and recipe),
 ``optim`` (optimizer, schedule, EMA), ``checkpoint`` (atomic, weights-only), ``distributed``
 (torchrun, DDP), ``devices`` (device and mixed-precision choices), ``loop`` (the run),
-``evaluation``, ``metrics``, ``command`` (the CLI). Only the first two and ``command`` load
-without torch, so ``import xdsl.train`` stays light; the rest load on first use.
+``stop`` (Ctrl-C), ``evaluation``, ``metrics``, ``summary``, ``command`` (the CLI). The config,
+recipes, errors, devices and the command load without torch, so ``import xdsl.train`` and
+``xdsl check`` stay light; the rest load on first use.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .config import DataConfig, TrainConfig
 from .errors import CheckpointError, Interrupted, NonFiniteLoss, TrainError
 from .recipes import RECIPES, Recipe, recipe
 
-_LAZY = {"train": ("loop", "train"), "TrainSummary": ("loop", "TrainSummary"),
+_LAZY = {"train": ("loop", "train"), "TrainSummary": ("summary", "TrainSummary"),
          "evaluate": ("evaluation", "evaluate"), "Scores": ("evaluation", "Scores"),
          "Shapes": ("shapes", "Shapes")}
 

@@ -178,6 +178,9 @@ def train_command(spec: str | None, sets: tuple[str, ...], recipe_name: str, see
         sys.exit(_launch(ctx, nproc))
     if spec is None and resume is None:
         raise click.UsageError("give a SPEC to train, or --resume RUN_DIR")
+    if spec is not None and resume is not None and _main_process():
+        click.echo(f"xdsl: --resume uses the spec text stored in the run; {spec} is not read",
+                   err=True)
     data = _data_config(kw)
     fields = {RECIPE_OPTIONS[k]: v for k, v in kw.items() if k in RECIPE_OPTIONS}
     config = TrainConfig(spec=spec or "", params=_parse_sets(sets), data=data,

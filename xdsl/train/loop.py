@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import json
 import math
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,74 +30,10 @@ from .metrics import MetricsLog, Progress
 from .network import build
 from .optim import EMA, optimizer, scheduler
 from .recipes import weight_decay_for
+from .stop import StopRequest
+from .summary import TrainSummary
 
 Log = Callable[[str], None]
-
-
-@dataclass
-class TrainSummary:
-    """What a finished (or stopped) run reports; also written to ``summary.json``."""
-
-    run_dir: str
-    network: str
-    params: dict[str, Any]
-    status: str  # completed | max_steps
-    epochs: int
-    steps: int
-    elapsed_s: float
-    img_per_s: float
-    device: str
-    precision: str
-    world: int
-    best_top1: float | None = None
-    best_epoch: int | None = None
-    last: dict[str, Any] = field(default_factory=dict)
-    checkpoint: str = ""
-    best_checkpoint: str | None = None
-    checksums: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        last = self.last
-        lines = [f"{self.network}: {self.status} after {self.epochs} epochs, {self.steps:,} steps "
-                 f"in {self.elapsed_s:,.1f} s ({self.img_per_s:,.1f} img/s on {self.world} x "
-                 f"{self.device}, {self.precision})"]
-        if last.get("val_top1") is not None:
-            lines.append(f"  last epoch: train loss {last['train_loss']:.4f}, val top-1 "
-                         f"{last['val_top1']:.4f}, top-5 {last['val_top5']:.4f} "
-                         f"({last['weights']} weights)")
-        if self.best_top1 is not None:
-            lines.append(f"  best val top-1 {self.best_top1:.4f} at epoch {self.best_epoch}: "
-                         f"{self.best_checkpoint}")
-        lines.append(f"  checkpoint: {self.checkpoint}")
-        lines += [f"  note: {n}" for n in self.notes]
-        return "\n".join(lines)
-
-
-class StopRequest:
-    """Ctrl-C and SIGTERM ask the run to stop after the current step, with a checkpoint; a second
-    Ctrl-C aborts at once (the previous checkpoint is intact: writes are atomic)."""
-
-    def __init__(self, log: Log) -> None:
-        self.requested, self.log = False, log
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.requested = True
-        self.log("stopping after this step and saving a checkpoint (Ctrl-C again to abort)")
-
-    @contextmanager
-    def installed(self) -> Iterator[StopRequest]:
-        if threading.current_thread() is not threading.main_thread():
-            yield self
-            return
-        old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield self
-        finally:
-            for s, handler in old.items():
-                signal.signal(s, handler)
 
 
 def _stderr(message: str) -> None:
@@ -175,6 +107,7 @@ class Run:
         self.last_row: dict[str, Any] = {}
         if self.state:
             self._restore(self.state)
+            self.state = None  # the run's own tensors hold it now
         self.model: nn.Module = self.net
         if ctx.distributed:
             self.model = nn.parallel.DistributedDataParallel(
