@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 import torch
+from PIL import Image
 
 from xdsl.train import DataConfig, TrainConfig, recipe
+from xdsl.train.shapes import Shapes
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
@@ -38,6 +40,21 @@ def small(run_dir: Path | str, epochs: int = 2, **changes: Any) -> TrainConfig:
                               "run_dir": str(run_dir), "progress": False}
     fields.update(changes)
     return TrainConfig(**fields)
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An ImageNet-style folder: train/ and val/ with two classes of small PNGs."""
+    root = tmp_path_factory.mktemp("imagenet")
+    shapes = Shapes(24, 2, (48, 40))
+    for split, indices in (("train", range(16)), ("val", range(16, 24))):
+        for i in indices:
+            image, label = shapes[i]
+            pixels = ((image + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+            path = root / split / shapes.classes[label] / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels).save(path)
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
 
 from xdsl.train import DataConfig, TrainError
 from xdsl.train.data import EpochSampler, SeededItems, ShardSampler, class_names, open_data
@@ -62,23 +61,8 @@ def test_processes_share_an_epoch_without_overlap() -> None:
     assert sorted(sum(val, [])) == list(range(10))  # evaluation sees each image once
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An ImageNet-style folder: train/ and val/ with two classes of small PNGs."""
-    root = tmp_path_factory.mktemp("imagenet")
-    shapes = Shapes(24, 2, (48, 40))
-    for split, indices in (("train", range(16)), ("val", range(16, 24))):
-        for i in indices:
-            image, label = shapes[i]
-            pixels = ((image + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
-            path = root / split / shapes.classes[label] / f"{i}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(pixels).save(path)
-    return root
-
-
-def test_folder_data_use_imagenet_transforms(folder: Path) -> None:
-    cfg = DataConfig(source=str(folder))
+def test_folder_data_use_imagenet_transforms(image_folder: Path) -> None:
+    cfg = DataConfig(source=str(image_folder))
     assert class_names(cfg) == ["circle", "square"]
     data = open_data(cfg, (32, 32))
     image, label = data.train[(0, 11)]
@@ -92,8 +76,8 @@ def test_folder_data_use_imagenet_transforms(folder: Path) -> None:
     assert -1 <= image.min() and image.max() <= 1
 
 
-def test_seeded_items_leave_the_callers_random_state_alone(folder: Path) -> None:
-    data = open_data(DataConfig(source=str(folder)), (32, 32))
+def test_seeded_items_leave_the_callers_random_state_alone(image_folder: Path) -> None:
+    data = open_data(DataConfig(source=str(image_folder)), (32, 32))
     assert isinstance(data.train, SeededItems)
     torch.manual_seed(0)
     expected = torch.rand(3)
@@ -113,3 +97,35 @@ def test_bad_folders_say_what_is_wrong(tmp_path: Path, layout: str, message: str
         (source / "val" / "dog").mkdir(parents=True)
     with pytest.raises(TrainError, match=message):
         class_names(DataConfig(source=str(source)))
+
+
+def test_metrics_go_to_jsonl_csv_and_tensorboard_when_installed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    from xdsl.train.metrics import MetricsLog, read
+
+    scalars: list[tuple[str, float, int]] = []
+
+    class Writer:
+        def __init__(self, log_dir: str) -> None:
+            assert log_dir == str(tmp_path / "tb")
+
+        def add_scalar(self, tag: str, value: float, step: int) -> None:
+            scalars.append((tag, value, step))
+
+        def flush(self) -> None: ...
+        def close(self) -> None: ...
+
+    fake = types.ModuleType("torch.utils.tensorboard")
+    fake.SummaryWriter = Writer  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", fake)
+    log = MetricsLog(tmp_path, enabled=True, tensorboard=None)
+    log.write({"epoch": 1, "step": 10, "train_loss": 2.5, "val_top1": 0.5, "weights": "ema"})
+    log.write({"epoch": 2, "step": 20, "train_loss": 1.5, "val_top1": 0.75, "weights": "ema"})
+    log.close()
+    assert [r["step"] for r in read(tmp_path)] == [10, 20]
+    assert (tmp_path / "metrics.csv").read_text().splitlines()[2].startswith("2,20,1.5,")
+    assert ("val_top1", 0.75, 20) in scalars and not any(t == "epoch" for t, _, _ in scalars)
+    assert MetricsLog(tmp_path, enabled=True, tensorboard=False).writer is None

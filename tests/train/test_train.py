@@ -187,3 +187,26 @@ def test_the_spec_takes_classes_size_and_dropout_from_data_and_recipe() -> None:
         build(fixed, {}, 10, DataConfig(), None)
     assert "no drop_rate parameter" in build(fixed, {}, 5, DataConfig(), recipe("imagenet")
                                              ).notes[0]
+
+
+def test_folder_data_with_worker_processes_resume_exactly(tmp_path: Path,
+                                                          image_folder: Path) -> None:
+    """Random crops and flips drawn in two worker processes: the same after a resume."""
+    def config(run: str, **changes: Any) -> TrainConfig:
+        return TrainConfig(spec="mini_xception", params={"width": "8"},
+                           data=DataConfig(source=str(image_folder), workers=2),
+                           recipe=recipe("imagenet", epochs=2, batch_size=4),
+                           run_dir=str(tmp_path / run), progress=False, **changes)
+
+    whole: list[float] = []
+    summary = train(config("whole"), on_step=lambda s, loss: whole.append(loss), log=quiet)
+    assert summary.params["classes"] == 2 and summary.steps == 8
+    assert summary.last["val_top5"] == 1.0  # top-5 of two classes is top-2
+    train(config("parts", max_steps=6), log=quiet)
+    rest: list[float] = []
+    train(TrainConfig(resume=str(tmp_path / "parts"), progress=False),
+          on_step=lambda s, loss: rest.append(loss), log=quiet)
+    assert rest == whole[6:]
+    result = run_cli("evaluate", "--checkpoint", str(tmp_path / "whole"), "--data",
+                     str(image_folder), "--workers", "0")
+    assert result.exit_code == 0 and "(8 images)" in result.output
