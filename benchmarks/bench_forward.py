@@ -45,10 +45,13 @@ def build_xdsl(size: int, **options: object) -> nn.Module:
     return xdsl.compile("xception", params={**TIMM_LIKE, "image_size": size}, **options)
 
 
+CLOCK: Callable[[], float] = time.perf_counter
+
+
 def elapsed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
+    start = CLOCK()
     fn()
-    return time.perf_counter() - start
+    return CLOCK() - start
 
 
 def alternate(a: Callable[[], object], b: Callable[[], object], rounds: int,
@@ -131,18 +134,28 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--size", type=int, default=299)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's).")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="cpu: process CPU time, steadier on a shared machine (use with "
+                             "--threads 1, where no thread waits for another).")
     parser.add_argument("--no-memory", action="store_true", help="Skip the memory runs.")
     parser.add_argument("--memory-of", nargs=2, metavar=("MODEL", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_of:
         _memory_child(*args.memory_of, args.batch, args.size)
         return
+    global CLOCK
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.clock == "cpu":
+        CLOCK = time.process_time
     torch.manual_seed(0)
     x = torch.randn(args.batch, 3, args.size, args.size)
     y = torch.randint(0, 1000, (args.batch,))
     print(f"torch {torch.__version__}, timm {timm.__version__}, {torch.get_num_threads()} "
           f"threads; batch {args.batch} x 3 x {args.size} x {args.size}; best of "
-          f"{args.rounds} alternating rounds; ratio = timm time / xdsl time (min; median)\n")
+          f"{args.rounds} alternating rounds, {args.clock} clock; ratio = timm time / xdsl "
+          "time (min; median)\n")
 
     ta, tb = alternate(build_timm, lambda: build_xdsl(args.size), 5, 1)
     report("build (spec -> initialised module)", ta, tb)

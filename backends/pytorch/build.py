@@ -49,6 +49,7 @@ class CompiledNetwork(nn.Module):
     """
 
     forward_source: str = ""
+    inplace: bool = True
 
     def __init__(self, plan: Plan, graph: nx.DiGraph | None,
                  memory_format: torch.memory_format = torch.contiguous_format) -> None:
@@ -62,7 +63,7 @@ class CompiledNetwork(nn.Module):
         # restore the instance as the default reduction would (torch.save(model), deepcopy).
         # torch.save cannot pickle a torch.memory_format: it travels by name.
         fmt = str(self.memory_format).removeprefix("torch.")
-        return (_blank, (self.plan,), dict(self.__dict__, memory_format=fmt))
+        return (_blank, (self.plan, self.inplace), dict(self.__dict__, memory_format=fmt))
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         if isinstance(state.get("memory_format"), str):
@@ -70,18 +71,18 @@ class CompiledNetwork(nn.Module):
         super().__setstate__(state)
 
 
-def _blank(plan: Plan) -> CompiledNetwork:
-    cls = network_class(plan)
+def _blank(plan: Plan, inplace: bool = True) -> CompiledNetwork:
+    cls = network_class(plan, inplace)
     return cls.__new__(cls)
 
 
-def network_class(plan: Plan) -> type[CompiledNetwork]:
+def network_class(plan: Plan, inplace: bool = True) -> type[CompiledNetwork]:
     """A ``CompiledNetwork`` subclass whose ``forward`` is compiled from generated source.
 
     The source is made from the plan (numbers and sanitised names), never from spec text; it is
     registered with ``linecache`` so tracebacks show the generated lines, as torch.fx does.
     """
-    source = forward_source(plan)
+    source = forward_source(plan, inplace)
     code = textwrap.dedent(source)
     filename = f"<xdsl:{plan.network}#{next(_counter)}>"
     linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
@@ -89,7 +90,7 @@ def network_class(plan: Plan) -> type[CompiledNetwork]:
     exec(compile(code, filename, "exec"), namespace)  # noqa: S102 - generated code, see above
     return type(class_name(plan.network), (CompiledNetwork,),
                 {"forward": namespace["forward"], "forward_source": source,
-                 "__module__": __name__})
+                 "inplace": inplace, "__module__": __name__})
 
 
 def _attach(root: nn.Module, path: str, module: nn.Module) -> None:
@@ -108,9 +109,9 @@ def _attach(root: nn.Module, path: str, module: nn.Module) -> None:
 
 def instantiate(plan: Plan, graph: nx.DiGraph | None = None,
                 memory_format: torch.memory_format = torch.contiguous_format,
-                device: str | torch.device = "cpu") -> CompiledNetwork:
+                device: str | torch.device = "cpu", inplace: bool = True) -> CompiledNetwork:
     """The module for ``plan`` with allocated but *uninitialised* weights."""
-    model = network_class(plan)(plan, graph, memory_format)
+    model = network_class(plan, inplace)(plan, graph, memory_format)
     with torch.device("meta"):
         for step in plan.steps:
             if step.module is not None:
@@ -179,20 +180,21 @@ def compile_network(spec: str | os.PathLike[str] | Spec | nx.DiGraph, *,
                     params: Mapping[str, Any] | None = None, seed: int = 0,
                     init: Init = "kaiming", optimize: bool = False,
                     memory_format: MemoryFormat = "auto", device: str | torch.device = "cpu",
-                    limits: Limits | None = None) -> CompiledNetwork:
+                    inplace: bool = True, limits: Limits | None = None) -> CompiledNetwork:
     """Spec (path, shipped name, text, parsed ``Spec``) or graph IR → initialised module.
 
     ``params`` override the spec's parameters. ``seed`` and ``init`` fix the initial weights
     (see :func:`initialise`). ``memory_format`` is the layout ``forward`` converts inputs to;
     ``auto`` picks it per device (:func:`pick_memory_format`). ``optimize`` returns the eval-only
     module of :func:`xdsl.backends.pytorch.inference.optimize` (batch norm folded,
-    channels_last). The module is returned in training mode (eval mode when optimised).
+    channels_last). ``inplace=False`` keeps every op out of place (for full backward hooks,
+    see :mod:`.codegen`). The module is returned in training mode (eval mode when optimised).
     """
     g = to_graph(spec, params, limits)
     plan = lower(g)
     dev = resolve_device(device)
     fmt = pick_memory_format(memory_format, dev, plan)
-    model = instantiate(plan, g, fmt)
+    model = instantiate(plan, g, fmt, inplace=inplace)
     initialise(model, seed, init)
     model = model.to(device=dev, memory_format=fmt) if fmt == torch.channels_last \
         else model.to(dev)

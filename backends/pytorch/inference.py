@@ -38,7 +38,7 @@ def optimize(model: CompiledNetwork,
     plan = fold_batch_norms(model.plan)
     new_folds = plan.folded[len(model.plan.folded):]
     device = next(model.parameters(), torch.empty(0)).device
-    fresh = instantiate(plan, model.graph, memory_format, device)
+    fresh = instantiate(plan, model.graph, memory_format, device, model.inplace)
     state = model.state_dict()
     target = fresh.state_dict()
     for key in target:

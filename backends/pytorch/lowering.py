@@ -78,6 +78,9 @@ class Emit:
     node: LayerNode
     module: str  # e.g. ``self.entry.down1.sepconv1``
     args: list[str]  # input expressions, in the node's input order
+    owned: tuple[bool, ...] = ()
+    """Per input: this step may overwrite it (its only reader, a fresh tensor, not kept by
+    autograd), which saves an allocation (``F.relu(x, inplace=True)``, ``x += y``)."""
 
     @property
     def x(self) -> str:
@@ -94,6 +97,9 @@ class Lowering:
     module: ModuleRule | None = None
     fold: Callable[[LayerNode], str] | None = None
     """Where a following batch norm folds in: the submodule path (``""`` = the module)."""
+    donates: Callable[[LayerNode], bool] = lambda _node: False
+    """The output is a fresh tensor its own backward does not need, so its only reader may
+    overwrite it. Not for activations (their backward reads their output) nor views."""
 
 
 def _size(pair: tuple[int, int]) -> int | tuple[int, int]:
@@ -218,7 +224,8 @@ def _elu(e: Emit) -> str:
 
 
 _ACTIVATIONS: dict[str, ForwardRule] = {
-    "relu": lambda e: f"F.relu({e.x})",
+    "relu": lambda e: f"F.relu({e.x}, inplace=True)" if e.owned[:1] == (True,)
+    else f"F.relu({e.x})",
     "elu": _elu,
     "gelu": lambda e: f"F.gelu({e.x})",
     "sigmoid": lambda e: f"torch.sigmoid({e.x})",
@@ -235,22 +242,38 @@ def _itself(_node: LayerNode) -> str:
     return ""
 
 
+def _always(_node: LayerNode) -> bool:
+    return True
+
+
+def _add(e: Emit) -> str:
+    """A sum; accumulated into an input this step owns, when there is one."""
+    if True not in e.owned:
+        return " + ".join(e.args)
+    owned = [i for i, mine in enumerate(e.owned) if mine]
+    i = next((i for i in owned if e.args[i] == "x"), owned[0])  # reads best as `x += y`
+    rest = e.args[:i] + e.args[i + 1:]
+    return e.args[i] + "".join(f".add_({a})" for a in rest)
+
+
 LOWERINGS: dict[str, Lowering] = {
-    "conv": Lowering(_module_call, _conv, fold=_itself),
-    "gconv": Lowering(_module_call, _conv, fold=_itself),
-    "dwconv": Lowering(_module_call, _conv, fold=_itself),
-    "sepconv": Lowering(lambda e: f"{e.module}({e.x})", _sepconv, fold=_sepconv_second),
-    "bn": Lowering(lambda e: f"{e.module}({e.x})", _bn),
-    "linear": Lowering(lambda e: f"{e.module}({e.x})", _linear),
+    "conv": Lowering(_module_call, _conv, fold=_itself, donates=_always),
+    "gconv": Lowering(_module_call, _conv, fold=_itself, donates=_always),
+    "dwconv": Lowering(_module_call, _conv, fold=_itself, donates=_always),
+    "sepconv": Lowering(lambda e: f"{e.module}({e.x})", _sepconv, fold=_sepconv_second,
+                        donates=_always),
+    "bn": Lowering(lambda e: f"{e.module}({e.x})", _bn, donates=_always),
+    "linear": Lowering(lambda e: f"{e.module}({e.x})", _linear, donates=_always),
     **{op: Lowering(rule) for op, rule in _ACTIVATIONS.items() if op != "none"},
     "identity": Lowering(lambda e: e.x),
     "act": Lowering(lambda e: _ACTIVATIONS[e.node.attrs.kind](e)),
-    "maxpool": Lowering(_pool("max")),
-    "avgpool": Lowering(_pool("avg")),
+    # global max pooling's backward reads its output (torch.amax)
+    "maxpool": Lowering(_pool("max"), donates=lambda node: not node.is_global),
+    "avgpool": Lowering(_pool("avg"), donates=_always),
     "dropout": Lowering(lambda e: f"F.dropout({e.x}, {e.node.attrs.p!r}, self.training)"),
     "flatten": Lowering(lambda e: f"torch.flatten({e.x}, 1)"),
-    "add": Lowering(lambda e: " + ".join(e.args)),
-    "concat": Lowering(lambda e: f"torch.cat([{', '.join(e.args)}], 1)"),
+    "add": Lowering(_add, donates=_always),
+    "concat": Lowering(lambda e: f"torch.cat([{', '.join(e.args)}], 1)", donates=_always),
 }
 
 

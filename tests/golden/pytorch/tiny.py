@@ -201,7 +201,7 @@ class Tiny(nn.Module):
         # stem
         x = self.stem.conv1(F.pad(image, (0, 1, 0, 1)))
         x = self.stem.bn1(x)
-        stem_relu1 = F.relu(x)
+        stem_relu1 = F.relu(x, inplace=True)
 
         # stem.down1
         x = F.relu(stem_relu1)
@@ -210,7 +210,7 @@ class Tiny(nn.Module):
         stem_down1_maxpool1 = F.max_pool2d(F.pad(x, (0, 1, 0, 1), value=float("-inf")), 3, 2)
         x = self.stem.down1.shortcut.conv1(stem_relu1)
         x = self.stem.down1.shortcut.bn1(x)
-        x = stem_down1_maxpool1 + x
+        x += stem_down1_maxpool1
 
         # stem
         x = self.stem.dwconv1(x)
