@@ -83,9 +83,10 @@ RUNTIME_FIELDS = ("device", "amp", "memory_format", "compile", "eval_weights", "
                   "progress", "tensorboard", "resume")
 """How to execute, not what to compute: a resumed run takes these from the new invocation."""
 
-FIXED = ("spec", "params", "data", "seed", "recipe.batch_size", "recipe.optimizer")
-"""What a resumed run keeps from its checkpoint: the network, the order of the data, the
-optimizer's kind (its state would not fit another)."""
+FIXED = ("spec", "params", "data", "seed", "recipe.batch_size", "recipe.optimizer",
+         "recipe.drop_rate")
+"""What a resumed run keeps from its checkpoint: the network (dropout is one of its
+parameters), the order of the data, the optimizer's kind (its state would not fit another)."""
 
 
 def merge_resume(stored: TrainConfig, given: TrainConfig, changed: set[str]) -> TrainConfig:

@@ -58,6 +58,8 @@ def train(config: TrainConfig, changed: set[str] | None = None,
 
 
 class Run:
+    """One run in this process, set up from a config or a checkpoint; :meth:`run` runs it."""
+
     def __init__(self, config: TrainConfig, ctx: distributed.Context, changed: set[str],
                  on_step: Callable[[int, float], None] | None, log: Log | None) -> None:
         self.ctx, self.on_step = ctx, on_step
