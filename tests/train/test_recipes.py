@@ -85,6 +85,9 @@ def test_a_resume_changes_runtime_and_recipe_settings_only() -> None:
                      {"recipe.batch_size"})
     with pytest.raises(TrainError, match="params"):
         merge_resume(stored, TrainConfig(params={"width": "32"}), {"params"})
+    with pytest.raises(TrainError, match="drop_rate"):
+        merge_resume(stored, TrainConfig(recipe=recipe("imagenet", drop_rate=0.0)),
+                     {"recipe.drop_rate"})
 
 
 def test_the_commands_load_without_torch() -> None:
