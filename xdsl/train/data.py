@@ -105,7 +105,11 @@ def open_data(cfg: DataConfig, size: tuple[int, int], splits: tuple[str, ...] = 
         counts = {"train": cfg.shapes_train, "val": cfg.shapes_val}
         sets = {s: Shapes(counts[s], len(names), size, cfg.shapes_seed, s) for s in splits}
     else:
-        from torchvision.datasets import ImageFolder
+        try:
+            from torchvision.datasets import ImageFolder
+        except ImportError:
+            raise TrainError("image folders are read with torchvision, which is not "
+                             "installed: pip install 'xdsl-nets[train]'") from None
 
         folders = dict(zip(("train", "val"), _folders(cfg.source), strict=True))
         sets = {s: SeededItems(ImageFolder(str(folders[s]), transforms(size, s == "train")))
