@@ -143,9 +143,10 @@ def initialise(model: nn.Module, seed: int = 0, init: Init = "kaiming") -> None:
 
 def pick_memory_format(choice: MemoryFormat, device: torch.device,
                        plan: Plan) -> torch.memory_format:
-    """``auto``: channels_last on CPUs (measured 1.47× eval, 1.33× training for Xception) and on
-    CUDA unless the network has depthwise convolutions (memory-bound there: timm's GPU
-    benchmarks show no gain for Xception, a gain for Inception V3)."""
+    """``auto``: channels_last on CPUs (about 1.4× eval and 1.25-1.3× training for Xception,
+    benchmarks/bench_forward.py) and on CUDA unless the network has depthwise convolutions
+    (memory-bound there: timm's GPU benchmarks show no gain for Xception, a gain for
+    Inception V3)."""
     if choice == "channels_last":
         return torch.channels_last
     if choice == "contiguous":
@@ -196,8 +197,11 @@ def compile_network(spec: str | os.PathLike[str] | Spec | nx.DiGraph, *,
     fmt = pick_memory_format(memory_format, dev, plan)
     model = instantiate(plan, g, fmt, inplace=inplace)
     initialise(model, seed, init)
-    model = model.to(device=dev, memory_format=fmt) if fmt == torch.channels_last \
-        else model.to(dev)
+    model = model.to(dev)
+    if fmt == torch.channels_last and dev.type == "cuda":
+        # cuDNN wants the weights in the input's layout; CPU convolutions do not care
+        # (measured equal), so there the parameters stay contiguous, as saved.
+        model = model.to(memory_format=fmt)
     if optimize:
         from xdsl.backends.pytorch.inference import optimize as run_optimize
 

@@ -53,6 +53,6 @@ def optimize(model: CompiledNetwork,
         weight, bias = _fold(conv, model.get_submodule(module_path(bn_name)))
         target[f"{path}.weight"].copy_(weight)
         target[f"{path}.bias"].copy_(bias)
-    if memory_format == torch.channels_last:
-        fresh = fresh.to(memory_format=memory_format)
+    if memory_format == torch.channels_last and device.type == "cuda":
+        fresh = fresh.to(memory_format=memory_format)  # see build.compile_network
     return fresh.eval()
