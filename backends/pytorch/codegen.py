@@ -38,7 +38,8 @@ _MODULE_ATTRS = frozenset("""
     memory_format plan graph
 """.split())
 
-RUNTIME_NAMES = ("SeparableConv2d", "partial_affine", "avg_pool2d_exclude_pad", "init_weights")
+RUNTIME_NAMES = ("PointwiseConv2d", "SeparableConv2d", "partial_affine", "avg_pool2d_exclude_pad",
+                 "init_weights")
 """Definitions of runtime.py that generated code may use (copied into exported files)."""
 
 _RESERVED = frozenset({*keyword.kwlist, *keyword.softkwlist, "self", "x", "torch", "F", "nn",
@@ -218,8 +219,14 @@ def runtime_sources(code: str) -> list[str]:
     """The runtime definitions ``code`` uses (init_weights always), in runtime.py's order."""
     from xdsl.backends.pytorch import runtime
 
-    used = [n for n in RUNTIME_NAMES if n == "init_weights" or re.search(rf"\b{n}\b", code)]
-    return [inspect.getsource(getattr(runtime, n)) for n in used]
+    sources = {n: inspect.getsource(getattr(runtime, n)) for n in RUNTIME_NAMES}
+    used, text = {"init_weights"}, code
+    while True:  # definitions may use one another (SeparableConv2d uses PointwiseConv2d)
+        found = {n for n in RUNTIME_NAMES if re.search(rf"\b{n}\b", text)} | used
+        if found == used:
+            break
+        used, text = found, code + "".join(sources[n] for n in found)
+    return [sources[n] for n in RUNTIME_NAMES if n in used]
 
 
 def _params_line(params: Mapping[str, Any]) -> str:

@@ -143,6 +143,10 @@ def _conv(node: LayerNode, ins: list[Shape]) -> Call:
         kwargs.append(("groups", node.groups))
     if not a.bias:
         kwargs.append(("bias", False))
+    pointwise = a.kernel == (1, 1) and not any(node.pads or ()) and \
+        all(k == "bias" for k, _ in kwargs)  # no stride, padding, dilation or groups
+    if pointwise:
+        return Call("PointwiseConv2d", (cin, filters, 1), tuple(kwargs))  # a matrix product
     return Call("nn.Conv2d", (cin, filters, _size(a.kernel)), tuple(kwargs))
 
 

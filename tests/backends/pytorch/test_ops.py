@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
-from xdsl.backends.pytorch.runtime import SeparableConv2d
+from xdsl.backends.pytorch.runtime import PointwiseConv2d, SeparableConv2d
 
 import xdsl
 
@@ -88,3 +88,16 @@ def test_separable_pointwise_first_pads_after_the_activation() -> None:
     assert torch.allclose(layer(x), want, atol=1e-6)
     assert [n for n, _ in layer.named_parameters()] == [
         "pointwise.weight", "depthwise.weight", "depthwise.bias"]
+
+
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
+def test_pointwise_conv_as_matrix_product_equals_conv(layout: torch.memory_format) -> None:
+    layer = PointwiseConv2d(6, 4, 1)
+    x = torch.randn(2, 6, 5, 5).contiguous(memory_format=layout).requires_grad_()
+    y = layer(x)
+    want = F.conv2d(x, layer.weight, layer.bias)
+    assert torch.allclose(y, want, atol=1e-6)
+    assert y.is_contiguous(memory_format=layout)
+    (grad_x,) = torch.autograd.grad(y.square().sum(), x)
+    (want_x,) = torch.autograd.grad(want.square().sum(), x)
+    assert torch.allclose(grad_x, want_x, atol=1e-5)
