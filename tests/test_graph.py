@@ -149,3 +149,9 @@ def test_graph_nodes_are_pydantic_models_that_dump() -> None:
     dumped = node(g, "entry.down1.sepconv1").model_dump()
     assert dumped["attrs"]["filters"] == 128 and dumped["attrs"]["pad"] == "same"
     assert dumped["scope"] == ("entry", "down1") and "span" not in dumped
+
+
+def test_option_words_can_be_written_literally() -> None:
+    g = build("    sepconv 16 3x3 order=pointwise_first mid_act=elu segments=4\n")
+    attrs = node(g, "sepconv1").attrs
+    assert (attrs.order, attrs.mid_act, attrs.segments) == ("pointwise_first", "elu", 4)

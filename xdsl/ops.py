@@ -414,11 +414,6 @@ OPS: dict[str, OpSpec] = {
     ]
 }
 
-# Words a spec may use as values without declaring them (option values and activation kinds).
-SYMBOLS = frozenset({"same", "valid", "true", "false", "none", "relu", "elu", "gelu", "sigmoid",
-                     "tanh"})
-
-
 def option_names(op: str) -> list[str]:
     return list(OPS[op].attrs.model_fields)
 
@@ -439,3 +434,9 @@ def option_words(op: str, option: str) -> list[str]:
         if field.annotation is bool:
             words += ["true", "false"]
     return words
+
+
+# Words a spec may use as values without declaring them: every option's words (``same``,
+# ``pointwise_first``, activation kinds …), the booleans and ``none``.
+SYMBOLS = frozenset({"true", "false", "none"}
+                    | {w for op in OPS for f in option_names(op) for w in option_words(op, f)})
