@@ -65,10 +65,10 @@ def alternate(a: Callable[[], object], b: Callable[[], object], rounds: int,
     return ta, tb
 
 
-def report(what: str, ta: list[float], tb: list[float]) -> None:
+def report(what: str, ta: list[float], tb: list[float], peer: str = "timm") -> None:
     a, b = min(ta), min(tb)
     median = statistics.median(ta) / statistics.median(tb)
-    print(f"{what:46s} timm {a:6.3f} s  xdsl {b:6.3f} s  ratio {a / b:5.2f}  "
+    print(f"{what:46s} {peer} {a:6.3f} s  xdsl {b:6.3f} s  ratio {a / b:5.2f}  "
           f"(of medians {median:4.2f})", flush=True)
 
 
