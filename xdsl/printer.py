@@ -84,11 +84,12 @@ def op(o: t.Op, blocks: set[str]) -> str:
         words += [arg(a) for a in o.args]
     if o.source:
         words.append(f"from {o.source}")
-    if o.alias:
-        words.append(f"as {o.alias}")
-    if o.cond is not None:
-        words.append(f"if {expr(o.cond)}")
-    return " ".join(words)
+    return " ".join(words + _tail(o.alias, o.cond))
+
+
+def _tail(alias: str | None, cond: t.Expr | None) -> list[str]:
+    """The ``as NAME`` and ``if COND`` a statement ends with."""
+    return ([f"as {alias}"] if alias else []) + ([f"if {expr(cond)}"] if cond else [])
 
 
 # ---- statements ---------------------------------------------------------------------------------
@@ -134,11 +135,7 @@ class _Printer:
         words = ["residual"]
         if s.shortcut:
             words.append(f"project({'; '.join(op(o, self.blocks) for o in s.shortcut)})")
-        if s.alias:
-            words.append(f"as {s.alias}")
-        if s.cond is not None:
-            words.append(f"if {expr(s.cond)}")
-        return " ".join(words)
+        return " ".join(words + _tail(s.alias, s.cond))
 
     def stmts(self, depth: int, body: Iterable[t.Stmt | t.Flow]) -> None:
         group: list[t.Op] = []

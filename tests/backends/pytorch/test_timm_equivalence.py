@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from equivalence import calibrate
 from torch import nn
 from xdsl.backends.pytorch.build import export_python
 from xdsl.backends.pytorch.inference import optimize
@@ -80,19 +81,6 @@ def load_from_timm(target: nn.Module, source: nn.Module) -> None:
     state = {mapping[k]: v for k, v in source.state_dict().items()}
     assert sorted(state) == sorted(target.state_dict()), "the mapping must cover every key"
     target.load_state_dict(state, strict=True)
-
-
-@torch.no_grad()
-def calibrate(model: nn.Module, batches: list[torch.Tensor]) -> None:
-    """Running statistics = the exact average over ``batches`` (momentum=None)."""
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None
-    model.train()
-    for x in batches:
-        model(x)
-    model.eval()
 
 
 @dataclass

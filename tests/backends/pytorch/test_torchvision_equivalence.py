@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
+from equivalence import calibrate
 from torch import nn
 
 import xdsl
@@ -56,18 +57,6 @@ def mapping(ours: nn.Module, theirs: nn.Module) -> dict[str, str]:
 def copy_weights(ours: nn.Module, theirs: nn.Module) -> None:
     pairs = mapping(ours, theirs)
     ours.load_state_dict({pairs[k]: v for k, v in theirs.state_dict().items()}, strict=True)
-
-
-@torch.no_grad()
-def calibrate(model: nn.Module, batches: list[torch.Tensor]) -> None:
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None
-    model.train()
-    for x in batches:
-        model(x)
-    model.eval()
 
 
 def compiled(text: str | Path = SPEC, **params) -> nn.Module:
