@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import timm
 import torch
 from equivalence import calibrate
 from torch import nn
@@ -21,8 +22,6 @@ from xdsl.backends.pytorch.build import export_python
 from xdsl.backends.pytorch.inference import optimize
 
 import xdsl
-
-timm = pytest.importorskip("timm")
 
 ROOT = Path(__file__).resolve().parents[3]
 SPEC = ROOT / "specs" / "xception.x"
