@@ -16,9 +16,10 @@ import networkx as nx
 
 from . import tree as t
 from .api import Spec, summarize
-from .evaluate import evaluate
+from .diagnostics import Diagnostic, SpecError
+from .evaluate import EvalError, evaluate
 from .graph import Limits, layers
-from .params import resolve_params
+from .params import ParamError, resolve_params
 
 #: Ops counted by ``depth``: the convolutional layers (the Xception paper's "36 layers").
 DEPTH_OPS = frozenset({"conv", "gconv", "sepconv", "dwconv"})
@@ -142,8 +143,17 @@ def block_rows(g: nx.DiGraph, levels: int = 2) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
-def _expected(item: t.AuditItem, env: Mapping[str, Any]) -> Any:
-    value = evaluate(item.value, env)
+def _value(spec: Spec, expr: t.Expr, env: Mapping[str, Any]) -> Any:
+    try:
+        return evaluate(expr, env)
+    except EvalError as e:
+        raise SpecError([Diagnostic(str(e), e.span, hint=e.hint or "audit figures and "
+                                    "settings are numbers, sizes or parameter values")],
+                        spec.source) from None
+
+
+def _expected(spec: Spec, item: t.AuditItem, env: Mapping[str, Any]) -> Any:
+    value = _value(spec, item.value, env)
     if item.metric == "output" and isinstance(value, int):
         return (value,)
     return value
@@ -161,8 +171,13 @@ def audit(spec: Spec, overrides: Mapping[str, Any] | None = None,
                     block_rows(g))
     defaults = resolve_params(net, {}, spec.source)
     for section in net.audits:
-        settings = {a.name: evaluate(a.value, defaults) for a in section.settings if a.name}
-        wanted = resolve_params(net, settings, spec.source)
+        settings = {a.name: _value(spec, a.value, defaults) for a in section.settings if a.name}
+        try:
+            wanted = resolve_params(net, settings, spec.source)
+        except ParamError as e:  # the spec's own audit section is wrong, not the command line
+            raise SpecError([Diagnostic(f"audit settings: {e}", section.span,
+                                        hint="give each setting a value of its parameter's "
+                                             "type")], spec.source) from None
         if overrides and wanted != current:
             differ = sorted(k for k in wanted if wanted[k] != current[k])
             report.skipped.append(Skipped(settings, section.span.line,
@@ -170,7 +185,8 @@ def audit(spec: Spec, overrides: Mapping[str, Any] | None = None,
             continue
         there = found if wanted == current else metrics(spec.graph(limits, **settings))
         for item in section.items:
-            report.checks.append(Check(item.metric, _expected(item, wanted), there[item.metric],
+            report.checks.append(Check(item.metric, _expected(spec, item, wanted),
+                                       there[item.metric],
                                        item.source, settings, item.span.line, item.required))
     return report
 
