@@ -58,7 +58,7 @@ def test_audit_fails_with_exit_1_when_an_expectation_fails(tmp_path: Path) -> No
     (check,) = json.loads(result.output)["checks"]
     assert check == {**check, "expected": 100, "actual": 112, "ok": False, "delta": 12}
     table = run("audit", str(spec)).output
-    assert "FAIL" in table and "+12" in table and "1 of 1 checks FAILED" in table
+    assert "FAIL" in table and "+12" in table and "1 of 1 check FAILED" in table
 
 
 def test_audit_sections_at_other_settings_and_skips(tmp_path: Path) -> None:

@@ -16,15 +16,22 @@ from .graph import Limits, build_graph, totals
 from .ops import fmt_shape
 from .params import resolve_params
 from .parser import parse_source
+from .printer import expr
 from .validate import validate, validate_audits
 
 
 @dataclass
 class Spec:
-    """A parsed and validated spec together with its source text."""
+    """A parsed and validated spec together with its source text.
+
+    For a variant, ``source`` is its base's text (where the layers are written) and
+    ``audit_source`` the variant's own file (where its settings and audits are written).
+    """
 
     network: t.Network
     source: Source
+    audit_source: Source | None = None
+    origin: str = ""  # "variant `x` (file:line)", noted on errors raised in the base's text
 
     @property
     def name(self) -> str:
@@ -34,6 +41,9 @@ class Spec:
         try:
             return build_graph(self.network, params, limits, self.source)
         except SpecError as e:
+            if self.origin:
+                e = SpecError([replace(d, notes=(*d.notes, f"while building {self.origin}"))
+                               for d in e.diagnostics])
             raise e.with_source(self.source) from None
 
     def _repr_svg_(self) -> str | None:
@@ -66,14 +76,14 @@ def read_source(spec: str | os.PathLike[str]) -> Source:
     if isinstance(spec, str) and "\n" in spec:
         return Source(spec, "<string>")
     path = Path(spec)
-    if not path.exists():
-        named = shipped_specs().get(str(spec).removesuffix(".x"))
+    if not path.exists():  # a shipped spec's name, also as written in a checkout: specs/NAME.x
+        named = shipped_specs().get(str(spec).removesuffix(".x").removeprefix("specs/"))
         if named is None:
             raise FileNotFoundError(f"no spec file or shipped spec named {str(spec)!r}")
         path = named
     data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
+    try:  # a byte-order mark and Windows or old Mac line ends are accepted
+        text = data.decode("utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")
     except UnicodeDecodeError as e:
         raise SpecError([Diagnostic(f"the spec is not UTF-8 text (byte {e.start})", None,
                                     hint="save the file as UTF-8")],
@@ -128,7 +138,9 @@ def _variant(var: t.Variant, source: Source, seen: tuple[Path, ...]) -> Spec:
                                  hint="give the setting a value of the parameter's type")
                          for d in e.diagnostics], source) from None
     validate_audits(network, source)
-    return Spec(network, base.source)
+    settings = ", ".join(f"{a.name}={expr(a.value)}" for a in var.settings)
+    origin = f"variant `{var.name}` ({source.name}:{var.span.line}: {settings or 'no settings'})"
+    return Spec(network, base.source, audit_source=source, origin=origin)
 
 
 def _setting(var: t.Variant, name: str) -> t.Arg | None:

@@ -149,7 +149,7 @@ def _value(spec: Spec, expr: t.Expr, env: Mapping[str, Any]) -> Any:
     except EvalError as e:
         raise SpecError([Diagnostic(str(e), e.span, hint=e.hint or "audit figures and "
                                     "settings are numbers, sizes or parameter values")],
-                        spec.source) from None
+                        spec.audit_source or spec.source) from None
 
 
 def _expected(spec: Spec, item: t.AuditItem, env: Mapping[str, Any]) -> Any:
@@ -177,7 +177,8 @@ def audit(spec: Spec, overrides: Mapping[str, Any] | None = None,
         except ParamError as e:  # the spec's own audit section is wrong, not the command line
             raise SpecError([Diagnostic(f"audit settings: {e}", section.span,
                                         hint="give each setting a value of its parameter's "
-                                             "type")], spec.source) from None
+                                             "type")], spec.audit_source or spec.source) \
+                from None
         if overrides and wanted != current:
             differ = sorted(k for k in wanted if wanted[k] != current[k])
             report.skipped.append(Skipped(settings, section.span.line,

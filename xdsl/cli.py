@@ -36,9 +36,13 @@ def _memory(text: str) -> int:
     number = text.strip().rstrip("BbIiKkMmGgTt")
     unit = text.strip()[len(number):].lower()
     try:
-        return int(float(number) * units[unit])
-    except (ValueError, KeyError):
-        raise click.BadParameter(f"expected a size such as 4GiB, got {text!r}") from None
+        value = float(number) * units[unit]
+        if not 0 < value < float("inf"):
+            raise ValueError
+        return max(1, int(value))
+    except (ValueError, KeyError, OverflowError):
+        raise click.BadParameter(f"expected a positive size such as 4GiB, got {text!r}") \
+            from None
 
 
 def spec_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -85,6 +89,8 @@ def handle_errors(f: Callable[..., Any]) -> Callable[..., Any]:
             raise click.UsageError(str(e)) from None
         except FileNotFoundError as e:
             raise click.UsageError(str(e).strip('"')) from None
+        except (IsADirectoryError, PermissionError) as e:
+            raise click.UsageError(f"cannot read {e.filename}: {e.strerror}") from None
         except click.ClickException:
             raise
         except BrokenPipeError:  # output piped into `head` and the like
@@ -247,6 +253,7 @@ def fmt(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
     """
     import difflib
 
+    from .api import read_source
     from .diagnostics import Source
     from .printer import format_source
 
@@ -255,9 +262,11 @@ def fmt(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
         if path == "-":
             click.echo(format_source(Source(sys.stdin.read(), "<stdin>")), nl=False)
             continue
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        out = format_source(Source(text, path, path))
+        with open(path, "rb") as f:
+            raw = f.read()
+        source = read_source(path)  # decoded as `xdsl check` reads it (BOM, line ends)
+        out = format_source(source)
+        text = raw.decode("utf-8", errors="replace")
         if out == text:
             continue
         changed.append(path)

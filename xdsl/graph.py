@@ -26,6 +26,7 @@ from .diagnostics import Collector, Source, Span
 from .evaluate import EvalError, Value, describe, evaluate
 from .ops import OPS, Attrs, NoAttrs, Pads, Shape, ShapeError, fmt_shape
 from .params import check_type, resolve_params
+from .parser import too_deep
 
 Scope = tuple[str, ...]
 
@@ -458,6 +459,8 @@ def build_graph(net: t.Network, params: Mapping[str, Any] | None = None,
         g = builder.build()
     except _Abort:
         pass
+    except RecursionError:
+        raise too_deep(source) from None
     builder.out.raise_if_any()
     return g
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from lark import Token, Transformer, UnexpectedInput, v_args
+from lark.exceptions import VisitError
 
 from . import tree as t
-from .diagnostics import Source, SpecError
+from .diagnostics import Diagnostic, Source, SpecError
 from .lexer import LexError, lark_parser, span_of
 from .syntax_errors import lex_diagnostic, parse_diagnostic
 
@@ -28,7 +30,11 @@ class _Build(Transformer):
         return t.Num(span=span_of(c[0]), value=_number(c[0]))
 
     def float(self, meta, c):
-        return t.Num(span=span_of(c[0]), value=float(c[0]))
+        value = float(c[0])
+        if not math.isfinite(value):
+            raise SpecError([Diagnostic(f"the number {c[0]} is too large", span_of(c[0]),
+                                        hint="write a number below 1e308")])
+        return t.Num(span=span_of(c[0]), value=value)
 
     def string(self, meta, c):
         return t.Str(span=span_of(c[0]), value=c[0][1:-1])
@@ -150,9 +156,13 @@ class _Build(Transformer):
     def output(self, meta, c):
         return t.Output(span=span_of(meta), name=str(c[0]), body=c[1])
 
+    def else_clause(self, meta, c):
+        return span_of(c[0]), c[1]
+
     def if_stmt(self, meta, c):
         cond, then, orelse = c
-        return t.If(span=span_of(meta), cond=cond, then=then, orelse=orelse or [])
+        else_span, body = orelse or (None, [])
+        return t.If(span=span_of(meta), cond=cond, then=then, orelse=body, else_span=else_span)
 
     # declarations
     def simple_type(self, meta, c):
@@ -242,7 +252,23 @@ def parse_source(source: Source) -> t.Network | t.Variant:
         raise SpecError([lex_diagnostic(e)], source) from None
     except UnexpectedInput as e:
         raise SpecError([parse_diagnostic(e, source)], source) from None
-    return _Build().transform(parse_tree)
+    try:
+        return _Build().transform(parse_tree)
+    except VisitError as e:
+        if isinstance(e.orig_exc, SpecError):
+            raise SpecError(e.orig_exc.diagnostics, source) from None
+        if isinstance(e.orig_exc, RecursionError):
+            raise too_deep(source) from None
+        raise
+    except RecursionError:
+        raise too_deep(source) from None
+
+
+def too_deep(source: Source | None) -> SpecError:
+    """Nesting beyond Python's recursion limit (hundreds of levels) is refused, not crashed on."""
+    return SpecError([Diagnostic("the spec nests too deeply (hundreds of parentheses or blocks "
+                                 "inside each other)", None,
+                                 hint="flatten the expression or the blocks")], source)
 
 
 def parse(text: str, name: str = "<string>") -> t.Network | t.Variant:

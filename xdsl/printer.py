@@ -173,11 +173,8 @@ class _Printer:
             case t.If(cond=cond, then=then, orelse=orelse):
                 self.suite(depth, f"if {expr(cond)}", then, line)
                 if orelse:
-                    else_line = orelse[0].span.line
-                    inline = self.inline(orelse, else_line)
-                    # `else:` sits on the line before an indented else-body
-                    self.suite(depth, "else", orelse,
-                               else_line if inline is not None else else_line - 1)
+                    else_line = s.else_span.line if s.else_span else orelse[0].span.line - 1
+                    self.suite(depth, "else", orelse, else_line)
 
     # ---- declarations ---------------------------------------------------------------------
 
@@ -255,7 +252,8 @@ class _Printer:
         rows = []
         for item in a.items:
             value = item.value
-            counted = item.metric != "output" and isinstance(value, t.Num)
+            counted = (item.metric != "output" and isinstance(value, t.Num)
+                       and isinstance(value.value, int))
             shown = f"{value.value:,}" if counted else expr(value)  # type: ignore[union-attr]
             rows.append((("note " if not item.required else "") + f"{item.metric} = {shown}",
                          item))
@@ -302,7 +300,8 @@ def _layout(lines: list[Line], source: Source) -> str:
             trailing[number] = comment
     out: list[str] = []
     last = 0  # the last source line accounted for
-    for line in lines:
+    sources = [line.source for line in lines]
+    for i, line in enumerate(lines):
         indent = line.text[: len(line.text) - len(line.text.lstrip())]
         if line.source is not None and line.source > last:
             between = range(last + 1, line.source)
@@ -319,8 +318,12 @@ def _layout(lines: list[Line], source: Source) -> str:
                 out.append("")
             last = line.source
         text = line.text
-        if line.source is not None and line.source in trailing:
-            text += "  " + trailing.pop(line.source)
+        if line.source is not None:
+            # its own line's comment, and those of the continuation lines it was printed from
+            following = next((s for s in sources[i + 1:] if s is not None), len(source.lines) + 1)
+            for n in range(line.source, max(following, line.source + 1)):
+                if n in trailing:
+                    text += "  " + trailing.pop(n)
         out.append(text)
     leftovers = [full[n] for n in sorted(full)] + [trailing[n] for n in sorted(trailing)]
     if leftovers:
@@ -344,9 +347,13 @@ def format_tree(net: t.Network | t.Variant, source: Source | None = None,
 
 def format_source(source: Source) -> str:
     """``xdsl fmt``: parse (raising SpecError on bad input) and print canonically."""
-    from .parser import parse_source
+    from .parser import parse_source, too_deep
 
-    return format_tree(parse_source(source), source)
+    tree = parse_source(source)
+    try:
+        return format_tree(tree, source)
+    except RecursionError:
+        raise too_deep(source) from None
 
 
 def fingerprint(net: t.Network | t.Variant, params: Mapping[str, Any] | None = None) -> str:

@@ -110,8 +110,11 @@ def render(report: Report, fmt: str = "table", per_layer: bool = True) -> str:
             out.append(f"skipped: audit on line {s.line} ({_settings(s.settings)}): {s.reason}")
         required = [c for c in report.checks if c.required]
         failed = sum(not c.ok for c in required)
-        verdict = (f"{len(required)} checks passed" if not failed
-                   else f"{failed} of {len(required)} checks FAILED")
+        plural = "s" if len(required) != 1 else ""
+        verdict = (f"{len(required)} check{plural} passed" if not failed
+                   else f"{failed} of {len(required)} check{plural} FAILED")
+        if not required:
+            verdict = "no checks apply at these parameters"
         out += ["", verdict]
     return "\n".join(out)
 

@@ -131,6 +131,7 @@ class If(Node):
     cond: Expr
     then: list[Stmt]
     orelse: list[Stmt] = []
+    else_span: Annotated[Span | None, Field(default=None, exclude=True, repr=False)] = None
 
 
 class Output(Node):

@@ -206,7 +206,7 @@ def compile_network(spec: str | os.PathLike[str] | Spec | nx.DiGraph, *,
     if optimize:
         from xdsl.backends.pytorch.inference import optimize as run_optimize
 
-        model = run_optimize(model)
+        model = run_optimize(model, fmt)
     return model
 
 

@@ -47,6 +47,10 @@ def compile_command(spec: str, sets: tuple[str, ...], output: Path | None,
                     optimize: bool, seed: int, init: str, device: str, memory_format: str,
                     **kw: Any) -> None:
     """Compile SPEC to a PyTorch module and check it against the graph IR."""
+    for path, option in ((output, "-o"), (export_py, "--export-py"), (onnx, "--onnx")):
+        if path is not None and not path.resolve().parent.is_dir():  # before the slow part
+            raise click.BadParameter(f"the folder {path.parent} does not exist",
+                                     param_hint=option)
     import torch
     from xdsl.backends.pytorch.build import compile_network, export_python
     from xdsl.backends.pytorch.verify import layer_rows, verify

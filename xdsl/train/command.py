@@ -122,19 +122,22 @@ def _data_config(kw: dict[str, Any], base: DataConfig | None = None) -> DataConf
 @click.option("--batch-size", type=click.IntRange(1), help="Per process.  [32]")
 @click.option("--optimizer", type=click.Choice(["sgd", "rmsprop"]), help="[imagenet: sgd, "
                                                                         "jft: rmsprop]")
-@click.option("--lr", type=float, help="Initial learning rate.  [imagenet: 0.045, jft: 0.001]")
-@click.option("--momentum", type=float, help="[0.9]")
-@click.option("--weight-decay", type=float,
+@click.option("--lr", type=click.FloatRange(0, min_open=True),
+              help="Initial learning rate.  [imagenet: 0.045, jft: 0.001]")
+@click.option("--momentum", type=click.FloatRange(0, 1), help="[0.9]")
+@click.option("--weight-decay", type=click.FloatRange(0),
               help="[1e-5; 4e-5 for Inception networks] (on conv and linear weights)")
-@click.option("--lr-decay", type=float, help="Factor per decay interval.  [imagenet: 0.94, "
-                                             "jft: 0.9]")
+@click.option("--lr-decay", type=click.FloatRange(0, 1, min_open=True),
+              help="Factor per decay interval.  [imagenet: 0.94, jft: 0.9]")
 @click.option("--decay-every", metavar="N UNIT", help="Decay interval: '2 epochs', "
                                                      "'3000000 samples', '500 steps'.")
-@click.option("--drop-rate", type=float, help="Sets the spec's drop_rate parameter.  "
-                                              "[imagenet: 0.5, jft: 0]")
-@click.option("--ema-decay", type=float, help="Polyak averaging; 0 turns it off.  [0.9999]")
-@click.option("--label-smoothing", type=float, help="[0]")
-@click.option("--aux-weight", type=float, help="Weight of side-head losses.  [0.4]")
+@click.option("--drop-rate", type=click.FloatRange(0, 1, max_open=True),
+              help="Sets the spec's drop_rate parameter.  [imagenet: 0.5, jft: 0]")
+@click.option("--ema-decay", type=click.FloatRange(0, 1, max_open=True),
+              help="Polyak averaging; 0 turns it off.  [0.9999]")
+@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), help="[0]")
+@click.option("--aux-weight", type=click.FloatRange(0),
+              help="Weight of side-head losses.  [0.4]")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the weights, the data order and dropout.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",

@@ -39,8 +39,9 @@ class Interval:
 
 def parse_interval(text: str) -> Interval:
     """``"2 epochs"``, ``"3e6 samples"``, ``"500steps"`` → :class:`Interval`."""
-    m = re.fullmatch(r"\s*([0-9.]+(?:e[+-]?\d+)?)\s*(epochs?|samples?|steps?)\s*", text, re.I)
-    if not m or not float(m.group(1)) > 0:
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?(?:e[+-]?\d+)?)\s*(epochs?|samples?|steps?)\s*", text,
+                     re.I)
+    if not m or not 0 < float(m.group(1)) < float("inf"):
         raise TrainError(f"expected a decay interval such as '2 epochs', '3000000 samples' or "
                          f"'500 steps', got {text!r}")
     unit = m.group(2).lower().rstrip("s") + "s"
