@@ -15,7 +15,7 @@ from xdsl.backends.labels import label, shape
 
 from xdsl.api import Spec
 from xdsl.audit import Report, audit
-from xdsl.evaluate import describe
+from xdsl.evaluate import describe_settings
 from xdsl.graph import LayerNode, layers
 from xdsl.printer import fingerprint
 from xdsl.report import TABLES
@@ -87,7 +87,7 @@ def export(spec: Spec, params: Mapping[str, Any] | None = None, fmt: str = "late
             if per_layer else
             table(["Stage", "Block", "Layers", "Output size", "Parameters"], block_rows(g), {4}))
     counts = table(["Figure", "Value", "Source"], _audit_rows(report), {1})
-    settings = ", ".join(f"{k}={describe(v).strip('`')}" for k, v in report.params.items())
+    settings = describe_settings(report.params)
     if fmt == "latex":
         head = [f"% {spec.name} — xdsl fingerprint {print_}", f"% parameters: {settings}"]
         return "\n".join([*head, arch, "", counts]) + "\n"

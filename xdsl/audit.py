@@ -117,7 +117,7 @@ def metrics(g: nx.DiGraph) -> dict[str, Any]:
     s = summarize(g)
     return {"trainable": s.trainable, "non_trainable": s.non_trainable,
             "params": s.trainable + s.non_trainable, "macs": s.macs, "flops": 2 * s.macs,
-            "output": s.output, "depth": depth(g)}
+            "input": s.input, "output": s.output, "depth": depth(g)}
 
 
 def layer_rows(g: nx.DiGraph) -> list[dict[str, Any]]:
@@ -166,7 +166,7 @@ def audit(spec: Spec, overrides: Mapping[str, Any] | None = None,
     current = resolve_params(net, overrides, spec.source)
     g = spec.graph(limits, **overrides)
     found = metrics(g)
-    report = Report(net.name, current, summarize(g).input, found["output"], found["trainable"],
+    report = Report(net.name, current, found["input"], found["output"], found["trainable"],
                     found["non_trainable"], found["macs"], found["depth"], layer_rows(g),
                     block_rows(g))
     defaults = resolve_params(net, {}, spec.source)

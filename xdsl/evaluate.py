@@ -31,6 +31,11 @@ def describe(value: Any) -> str:
     return str(value)
 
 
+def describe_settings(settings: Mapping[str, Any]) -> str:
+    """``width=728, residuals=true``: parameter values as a spec or ``--set`` writes them."""
+    return ", ".join(f"{k}={describe(v).strip('`')}" for k, v in settings.items())
+
+
 def type_name(value: Any) -> str:
     if isinstance(value, bool):
         return "a boolean"

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import tree as t
 from .diagnostics import Source
-from .evaluate import describe
+from .evaluate import describe_settings
 
 INDENT = "    "
 WIDTH = 100
@@ -360,8 +360,7 @@ def fingerprint(net: t.Network | t.Variant, params: Mapping[str, Any] | None = N
     """A short hash naming an exact architecture: the canonical form without comments, plus
     the parameter values it is built with."""
     text = format_tree(net, comments=False)
-    settings = ", ".join(f"{k}={describe(v).strip('`')}" for k, v in sorted((params or {})
-                                                                          .items()))
+    settings = describe_settings(dict(sorted((params or {}).items())))
     digest = hashlib.sha256(f"{text}\n{settings}".encode()).hexdigest()
     return digest[:12]
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .audit import Check, Report, Row
-from .evaluate import describe
+from .evaluate import describe, describe_settings
 
 FORMATS = ("table", "json", "markdown", "latex")
 
@@ -25,7 +25,7 @@ def _value(v: Any) -> str:
 
 
 def _settings(s: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={describe(v).strip('`')}" for k, v in s.items()) or "defaults"
+    return describe_settings(s) or "defaults"
 
 
 def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
