@@ -7,6 +7,7 @@ width like the rest of xdsl.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -107,6 +108,19 @@ LABELS: dict[str, Callable[[LayerNode], str]] = {
     "add": lambda n: "+",
     "concat": lambda n: "Concat",
 }
+
+
+_BREAK = re.compile(r",? (?=[\d/]+\u00d7[\d/]+)")
+
+
+def two_lines(text: str) -> str:
+    """A label broken as a module figure writes it: the op and its channels on the first line,
+    the kernel and the rest on the second ("Conv 128/160\n1\u00d77", "MaxPooling\n3\u00d73,
+    stride=2\u00d72"); a label without a kernel stays whole."""
+    found = _BREAK.search(text)
+    if found is None or found.start() == 0:
+        return text
+    return text[: found.start()] + "\n" + text[found.end():]
 
 
 def label(n: LayerNode) -> str:

@@ -7,14 +7,14 @@ one row marked ×8) or, with ``layers=True``, one row per layer.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import networkx as nx
 from xdsl.backends.labels import label, shape
 
 from xdsl.api import Spec
-from xdsl.audit import Report, audit
+from xdsl.audit import Report, audit, flow_names, scope_runs
 from xdsl.evaluate import describe_settings
 from xdsl.graph import LayerNode, layers
 from xdsl.printer import fingerprint
@@ -38,15 +38,14 @@ def _summary(nodes: list[LayerNode]) -> str:
     return "; ".join(f"{t} (×{k})" if k > 1 else t for t, k in out) or "—"
 
 
-def block_rows(g: nx.DiGraph) -> list[list[str]]:
-    groups: dict[tuple[str, ...], list[LayerNode]] = {}
-    for n in layers(g):
-        if n.op != "input":
-            groups.setdefault(n.scope[:2], []).append(n)
+def block_rows(g: nx.DiGraph, flows: Collection[str]) -> list[list[str]]:
+    """One row per run of a flow's own layers or per block call, in the network's order
+    (``flows`` names the network's flows; see :func:`xdsl.audit.scope_runs`)."""
     rows: list[list[Any]] = []
-    for scope, nodes in groups.items():
-        stage = scope[0] if scope else ""
-        block = scope[1] if len(scope) > 1 else ""
+    for scope, nodes in scope_runs(g, flows):
+        in_flow = bool(scope) and scope[0] in flows
+        stage, call = (scope[0], scope[1:]) if in_flow else ("", scope)
+        block = call[0] if call else ""
         kind = block.rstrip("0123456789")
         row = [stage, kind or "", _summary(nodes), shape(nodes[-1].shape),
                sum(n.params for n in nodes), 1]
@@ -59,8 +58,10 @@ def block_rows(g: nx.DiGraph) -> list[list[str]]:
             for stage, block, summary, size, params, k in rows]
 
 
-def layer_rows(g: nx.DiGraph) -> list[list[str]]:
-    return [[".".join(n.scope[:1]), label(n), shape(n.shape), f"{n.params:,}"]
+def layer_rows(g: nx.DiGraph, flows: Collection[str]) -> list[list[str]]:
+    """One row per listed layer; its stage is its flow (none outside flows)."""
+    return [[n.scope[0] if n.scope[:1] and n.scope[0] in flows else "", label(n),
+             shape(n.shape), f"{n.params:,}"]
             for n in layers(g) if n.op in LISTED]
 
 
@@ -83,14 +84,16 @@ def export(spec: Spec, params: Mapping[str, Any] | None = None, fmt: str = "late
     g = spec.graph(**(params or {}))
     table = TABLES[fmt]
     print_ = fingerprint(spec.network, report.params)
-    arch = (table(["Stage", "Layer", "Output size", "Parameters"], layer_rows(g), {3})
+    flows = flow_names(spec.network)
+    arch = (table(["Stage", "Layer", "Output size", "Parameters"], layer_rows(g, flows), {3})
             if per_layer else
-            table(["Stage", "Block", "Layers", "Output size", "Parameters"], block_rows(g), {4}))
+            table(["Stage", "Block", "Layers", "Output size", "Parameters"],
+                  block_rows(g, flows), {4}))
     counts = table(["Figure", "Value", "Source"], _audit_rows(report), {1})
     settings = describe_settings(report.params)
+    settings = f"parameters: {settings}" if settings else "no parameters"
     if fmt == "latex":
-        head = [f"% {spec.name} — xdsl fingerprint {print_}", f"% parameters: {settings}"]
+        head = [f"% {spec.name} — xdsl fingerprint {print_}", f"% {settings}"]
         return "\n".join([*head, arch, "", counts]) + "\n"
-    head = [f"## {spec.name}", "", f"Fingerprint `xdsl:{spec.name}@{print_}` "
-            f"(parameters: {settings})."]
+    head = [f"## {spec.name}", "", f"Fingerprint `xdsl:{spec.name}@{print_}` ({settings})."]
     return "\n".join([*head, "", arch, "", counts]) + "\n"

@@ -42,7 +42,7 @@ def build_timm() -> nn.Module:
 
 
 def build_xdsl(size: int, **options: object) -> nn.Module:
-    return xdsl.compile("xception", params={**TIMM_LIKE, "image_size": size}, **options)
+    return xdsl.compile("xception", **TIMM_LIKE, image_size=size, **options)
 
 
 CLOCK: Callable[[], float] = time.perf_counter

@@ -29,8 +29,8 @@ def torchvision_model() -> nn.Module:
 
 
 def compiled(name: str, size: int, **options: object) -> nn.Module:
-    return xdsl.compile(name, params={"image_size": size} if name == "xception" else {},
-                        **options)
+    sizes = {"image_size": size} if name == "xception" else {}
+    return xdsl.compile(name, **sizes, **options)
 
 
 def main() -> None:

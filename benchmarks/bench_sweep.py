@@ -39,7 +39,7 @@ def main() -> None:
     start = time.perf_counter()
     counts = []
     for value in VALUES:
-        model = xdsl.compile(spec, params={"segments": int(value)})
+        model = xdsl.compile(spec, segments=int(value))
         counts.append(sum(p.numel() for p in model.parameters()))
     torch_time = time.perf_counter() - start
     assert counts == [r.report.trainable for r in rows], (counts, rows)

@@ -89,8 +89,23 @@ def test_usage_errors_exit_2(args: list[str]) -> None:
     assert result.exit_code == 2 and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("command", ["check", "audit", "diff", "export"])
-def test_commands_do_not_import_torch(command: str) -> None:
+@pytest.mark.parametrize("args", [["check", XCEPTION], ["audit", XCEPTION], ["diff", XCEPTION],
+                                  ["export", XCEPTION], ["list"]], ids=lambda a: a[0])
+def test_commands_do_not_import_torch(args: list[str]) -> None:
     assert not imports_torch("from xdsl.cli import main\n"
-                             f"try: main([{command!r}, {XCEPTION!r}])\n"
+                             f"try: main({args!r})\n"
                              "except SystemExit as e: assert e.code in (0, None), e.code\n")
+
+
+@pytest.mark.parametrize(("name", "suggestion"), [
+    ("xceptoin", "; did you mean `xception`?"),
+    ("specs/inception_v4.x", "; did you mean `inception_v3`?"),
+    ("xception_s4", "; did you mean `variants/xception_s4`?"),
+    ("variants/xcepton_gw8", "; did you mean `variants/xception_gw8`?"),
+    ("resnet50", ""),
+])
+def test_unknown_spec_name_suggests_a_shipped_one(name: str, suggestion: str) -> None:
+    result = run("check", name)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert (f"Error: no spec file or shipped spec named `{name}`{suggestion} "
+            "(`xdsl list` shows the shipped specs)\n") in result.output

@@ -155,3 +155,9 @@ def test_option_words_can_be_written_literally() -> None:
     g = build("    sepconv 16 3x3 order=pointwise_first mid_act=elu segments=4\n")
     attrs = node(g, "sepconv1").attrs
     assert (attrs.order, attrs.mid_act, attrs.segments) == ("pointwise_first", "elu", 4)
+
+
+def test_a_disabled_residual_still_names_its_output() -> None:
+    g = build("    residual as r if deep: conv 8 3x3 pad=same\n    relu\n    add(r)\n")
+    assert node(g, "add1").inputs == ("relu1", "residual1.conv1")
+    assert [n.name for n in layers(g)] == ["x", "residual1.conv1", "relu1", "add1"]

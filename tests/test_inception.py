@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize(("settings", "trainable", "non_trainable"), [
     ({}, 23_834_568, 34_432),                    # torchvision inception_v3(aux_logits=False)
     ({"aux": True}, 27_161_264, 34_432 + 2 * (128 + 768)),   # with the auxiliary tower
-    ({"bn_scale": False}, 23_817_352, 34_432),   # Keras InceptionV3
-    ({"keras1": True}, 23_626_728, 34_240),      # Keras 1.1-1.2: the paper's Table 3
+    ({"flavour": "keras"}, 23_817_352, 34_432),  # Keras InceptionV3
+    ({"flavour": "keras1"}, 23_626_728, 34_240),  # Keras 1.1-1.2: the paper's Table 3
 ])
 def test_parameter_counts(settings: dict, trainable: int, non_trainable: int) -> None:
     found = metrics(xdsl.graph("specs/inception_v3.x", **settings))
@@ -36,8 +36,27 @@ def test_macs_and_shapes() -> None:
     assert nodes[g.graph["output"]]["node"].shape == (1000,)
 
 
+@pytest.mark.parametrize(("flavour", "bn_scale", "include_pad"), [
+    ("torchvision", True, True),   # PyTorch's avg_pool2d counts the zero padding
+    ("keras", False, False),       # TensorFlow's "same" pooling divides by the real pixels
+    ("keras1", True, False),
+])
+def test_flavour_sets_bn_scale_and_the_pooling_divisor(flavour: str, bn_scale: bool,
+                                                       include_pad: bool) -> None:
+    nodes = [n["node"] for _, n in xdsl.graph("inception_v3", flavour=flavour).nodes(data=True)]
+    assert {n.attrs.scale for n in nodes if n.op == "bn"} == {bn_scale}
+    padded = [n for n in nodes if n.op == "avgpool" and n.attrs.pad != "valid"]
+    assert len(padded) == 9 and {n.attrs.include_pad for n in padded} == {include_pad}
+
+
+def test_unknown_flavour_names_the_choices() -> None:
+    result = CliRunner().invoke(main, ["check", "inception_v3", "--set", "flavour=keras2"])
+    assert result.exit_code == 2
+    assert "`flavour` is one of torchvision, keras, keras1, got `keras2`" in result.output
+
+
 def test_keras1_quirks_are_where_reference_md_says() -> None:
-    g = xdsl.graph("specs/inception_v3.x", keras1=True)
+    g = xdsl.graph("specs/inception_v3.x", flavour="keras1")
     nodes = g.nodes
     assert nodes["grid35.inception_a3.concat1"]["node"].shape == (256, 35, 35)
     assert nodes["grid17.reduce_a1.concat1"]["node"].shape == (736, 17, 17)

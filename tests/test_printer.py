@@ -79,3 +79,13 @@ def test_fingerprint_names_the_architecture_not_the_layout() -> None:
     assert fingerprint(tree) != fingerprint(tree, {"c": 32})
     assert fingerprint(tree) != fingerprint(parse(text.replace("dropout 0.25", "dropout 0.5")))
     assert re.fullmatch(r"[0-9a-f]{12}", fingerprint(tree))
+
+
+@pytest.mark.parametrize(("written", "printed"), [
+    ("1e-6", "1e-6"), ("1E-06", "1e-6"), ("1.5e-7", "1.5e-7"), ("2e+16", "2e16"),
+    ("1e22", "1e22"), ("1e-3", "0.001"), ("0.5", "0.5"), ("3.", "3.0"), ("1e2", "100.0"),
+])
+def test_floats_print_without_padded_exponents(written: str, printed: str) -> None:
+    text = f"network n(eps: float = {written}):\n    input x: 3 x 8 x 8\n    bn eps=eps\n"
+    out = assert_canonical(text)
+    assert out == text.replace(f"= {written}", f"= {printed}")

@@ -84,3 +84,44 @@ def test_audit_without_applicable_checks_says_so() -> None:
 def test_compile_output_into_a_missing_folder_is_a_usage_error() -> None:
     result = run("compile", "mini_xception", "-o", "/nonexistent/folder/m.pt")
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+# ---- issue 11, item 9: valid specs never fail inside `xdsl compile` ----------------------------
+
+ESCAPED = ("network e:\n    input image: 3 x 8 x 8\n"
+           "    flow training:\n        conv 4 3x3\n"
+           "    flow training_:\n        conv 4 1x1\n"
+           "    flow inplace:\n        conv 4 1x1; relu\n")
+
+
+def test_names_that_collide_after_escaping_compile_to_distinct_modules(tmp_path: Path) -> None:
+    from xdsl.backends.pytorch.build import export_python
+
+    model = xdsl.compile(ESCAPED)
+    keys = ["training_.conv1.weight", "training_.conv1.bias", "training__.conv1.weight",
+            "training__.conv1.bias", "inplace_.conv1.weight", "inplace_.conv1.bias"]
+    assert list(model.state_dict()) == keys
+    assert model.inplace is True and model.training is True
+    path = tmp_path / "e.x"
+    path.write_text(ESCAPED)
+    result = run("compile", str(path), "--export-py", str(tmp_path / "e.py"))
+    assert result.exit_code == 0, result.output
+    namespace: dict = {}
+    exec(compile(export_python(ESCAPED), "e.py", "exec"), namespace)  # noqa: S102
+    assert list(namespace["E"]().state_dict()) == keys
+
+
+@pytest.mark.parametrize("layer, option", [("elu alpha=1e308 * 10", "alpha"),
+                                           ("bn eps=1e308 * 10", "eps"),
+                                           ("elu alpha=(1e308 * 10) - (1e308 * 10)", "alpha")])
+def test_infinite_or_nan_option_values_are_spec_errors(layer: str, option: str,
+                                                       tmp_path: Path) -> None:
+    text = HEAD + f"    conv 4 3x3; {layer}\n"
+    with pytest.raises(xdsl.SpecError, match=rf"`{option}` of `\w+` must be a finite number"):
+        xdsl.check(text)
+    path = tmp_path / "inf.x"
+    path.write_text(text)
+    result = run("check", str(path))
+    assert result.exit_code == 1
+    column = text.splitlines()[2].index(f"{option}=") + 1
+    assert f"inf.x:3:{column}: error: `{option}` of" in result.output

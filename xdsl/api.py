@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import os
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import networkx as nx
 
 from . import tree as t
-from .diagnostics import Collector, Diagnostic, Source, SpecError, did_you_mean
+from .diagnostics import Collector, Diagnostic, Note, Source, SpecError, did_you_mean
 from .graph import Limits, build_graph, totals
 from .ops import fmt_shape
-from .params import resolve_params
+from .params import ParamError, resolve_params
 from .parser import parse_source
 from .printer import expr
 from .validate import validate, validate_audits
@@ -42,7 +44,7 @@ class Spec:
             return build_graph(self.network, params, limits, self.source)
         except SpecError as e:
             if self.origin:
-                e = SpecError([replace(d, notes=(*d.notes, f"while building {self.origin}"))
+                e = SpecError([replace(d, trace=(*d.trace, Note(f"while building {self.origin}")))
                                for d in e.diagnostics])
             raise e.with_source(self.source) from None
 
@@ -77,9 +79,16 @@ def read_source(spec: str | os.PathLike[str]) -> Source:
         return Source(spec, "<string>")
     path = Path(spec)
     if not path.exists():  # a shipped spec's name, also as written in a checkout: specs/NAME.x
-        named = shipped_specs().get(str(spec).removesuffix(".x").removeprefix("specs/"))
-        if named is None:
-            raise FileNotFoundError(f"no spec file or shipped spec named {str(spec)!r}")
+        shipped = shipped_specs()
+        name = str(spec).removesuffix(".x").removeprefix("specs/")
+        named = shipped.get(name)
+        if named is None:  # a variant may be named without its folder: `xception_s4`
+            variant = f"variants/{name}"
+            hint = (f"did you mean `{variant}`?" if variant in shipped else
+                    did_you_mean(name, shipped) or did_you_mean(variant, shipped))
+            raise FileNotFoundError(f"no spec file or shipped spec named `{spec}`"
+                                    f"{'; ' + hint if hint else ''} "
+                                    "(`xdsl list` shows the shipped specs)")
         path = named
     data = path.read_bytes()
     try:  # a byte-order mark and Windows or old Mac line ends are accepted
@@ -147,9 +156,12 @@ def _setting(var: t.Variant, name: str) -> t.Arg | None:
     return next((a for a in var.settings if a.name == name), None)
 
 
-def graph(spec: str | os.PathLike[str] | Spec, limits: Limits | None = None,
-          **params: Any) -> nx.DiGraph:
-    """The graph IR of a spec at the given parameter values."""
+SpecLike: TypeAlias = str | os.PathLike[str] | Spec
+"""A spec's path, a shipped spec's name (``xception``), its text, or a parsed :class:`Spec`."""
+
+
+def graph(spec: SpecLike, /, *, limits: Limits | None = None, **params: Any) -> nx.DiGraph:
+    """The graph IR of a spec with its parameters set by keyword (``width=512``)."""
     return parse(spec).graph(limits, **params)
 
 
@@ -176,7 +188,161 @@ def summarize(g: nx.DiGraph) -> Summary:
                    counts["non_trainable"], counts["macs"])
 
 
-def check(spec: str | os.PathLike[str] | Spec, limits: Limits | None = None,
-          **params: Any) -> Summary:
-    """Parse, validate and build the graph; return its one-line summary."""
-    return summarize(graph(spec, limits, **params))
+def check(spec: SpecLike, /, *, limits: Limits | None = None, **params: Any) -> Summary:
+    """Parse, validate and build the graph; return its one-line summary (``xdsl check``)."""
+    return summarize(graph(spec, limits=limits, **params))
+
+
+# The other commands as functions returning data: spec first, its parameters as keywords.
+
+if TYPE_CHECKING:
+    from .audit import Report, Row
+    from .diff import LayerChange
+
+
+def options_of(func: Any) -> list[str]:
+    """The keyword-only options of ``func``, the names its spec-parameter keywords cannot use."""
+    import inspect
+
+    return [name for name, p in inspect.signature(func).parameters.items()
+            if p.kind is p.KEYWORD_ONLY]
+
+
+def check_keywords(spec: Spec, params: Mapping[str, Any], caller: str,
+                   options: Sequence[str]) -> None:
+    """Reject a keyword that is neither one of ``caller``'s options nor a spec parameter."""
+    declared = [p.name for p in spec.network.params]
+    for name in params:
+        if name not in declared:
+            hint = did_you_mean(name, [*options, *declared])
+            raise ParamError(f"{caller}() got `{name}`: neither one of its options "
+                             f"({', '.join(options)}) nor a parameter of `{spec.name}` "
+                             f"({', '.join(declared) or 'none'})" + (f"; {hint}" if hint else ""))
+
+
+def old_mapping(params: dict[str, Any], old: str, caller: str) -> dict[str, Any]:
+    """Spec parameters given the former way, ``caller(spec, old={...})``: merged, with a
+    DeprecationWarning (spec parameters never hold mappings, so nothing else is mistaken)."""
+    value = params.get(old)
+    if not isinstance(value, Mapping):
+        return params
+    warnings.warn(f"{caller}(spec, {old}={{...}}) is deprecated: give spec parameters as "
+                  f"keywords, {caller}(spec, name=value)", DeprecationWarning, stacklevel=3)
+    return {**value, **{k: v for k, v in params.items() if k != old}}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A spec at parameter values: one row of :func:`compare`, one side of :func:`diff`."""
+
+    spec: Spec
+    params: dict[str, Any]
+
+
+def at(spec: SpecLike | Setting, /, **params: Any) -> Setting:
+    """``spec`` with its parameters set by keyword; unknown names fail here."""
+    if isinstance(spec, Setting):
+        spec, params = spec.spec, {**spec.params, **params}
+    parsed = parse(spec)
+    resolve_params(parsed.network, params, parsed.source)
+    return Setting(parsed, params)
+
+
+def _with(entry: SpecLike | Setting, base: Mapping[str, Any]) -> Setting:
+    """``entry`` on top of ``base`` settings (as ``--set`` and a spec's own NAME=VALUE)."""
+    if isinstance(entry, Setting):
+        return at(entry.spec, **{**base, **entry.params})
+    return at(entry, **base)
+
+
+def audit(spec: SpecLike, /, *, limits: Limits | None = None, **params: Any) -> Report:
+    """``xdsl audit SPEC``: counts per layer and per block, totals, depth and the spec's audit
+    checks (``report.ok``); ``report.as_dict()`` is ``--format json``, and
+    :func:`xdsl.report.render` gives the tables."""
+    from .audit import audit as run
+
+    return run(parse(spec), params, limits)
+
+
+def compare(*specs: SpecLike | Setting, limits: Limits | None = None,
+            **params: Any) -> list[Row]:
+    """``xdsl audit A B ...``: one row per spec, ratios to the first (the paper's Table 3 is
+    ``compare("xception", "inception_v3")``). Keywords set parameters of every spec; give one
+    spec its own with :func:`at`. :func:`xdsl.report.render_rows` gives the table."""
+    from .audit import compare as run
+
+    settings = [_with(s, params) for s in specs]
+    return run([(s.spec, s.params) for s in settings], limits)
+
+
+def sweep(spec: SpecLike, name: str, values: Iterable[Any], /, *,
+          limits: Limits | None = None, **params: Any) -> list[Row]:
+    """``xdsl audit SPEC --sweep NAME=V1,V2,...``: one row per value (Python values or spec
+    words: ``None`` is ``none``, ``True`` is ``true``); ratios to the parameter's default."""
+    from .audit import sweep as run
+
+    return run(parse(spec), name, [_word(v) for v in values], params, limits)
+
+
+def _word(value: Any) -> str:
+    """A Python value as a spec writes it: ``none``, ``true``, ``false``, ``4``."""
+    if value is None or isinstance(value, bool):
+        return {None: "none", True: "true", False: "false"}[value]
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Diff:
+    """``xdsl diff``: the layers that differ, matched by name, and the blocks whose counts do."""
+
+    layers: list[LayerChange]
+    blocks: list[dict[str, Any]]
+
+    @property
+    def params_delta(self) -> int:
+        """Change in trainable parameters, the whole network."""
+        return sum(b["params_delta"] for b in self.blocks)
+
+    @property
+    def macs_delta(self) -> int:
+        return sum(b["macs_delta"] for b in self.blocks)
+
+    def as_dict(self) -> dict[str, Any]:
+        """What ``xdsl diff --format json`` prints."""
+        return {"layers": [vars(c) for c in self.layers], "blocks": self.blocks}
+
+
+def diff(a: SpecLike | Setting, b: SpecLike | Setting | None = None, /, *,
+         limits: Limits | None = None, **params: Any) -> Diff:
+    """``diff(a, b)``: ``a`` against ``b``, both with the keywords set (``xdsl diff A B``);
+    ``diff(a, **params)``: ``a`` against itself with the keywords set (``xdsl diff A
+    NAME=VALUE``). A side with its own settings is written :func:`at`."""
+    from .diff import block_changes, layer_changes
+
+    if b is None:
+        before = _with(a, {})
+        after = at(before, **params)
+    else:
+        before, after = _with(a, params), _with(b, params)
+    ga = before.spec.graph(limits, **before.params)
+    gb = after.spec.graph(limits, **after.params)
+    return Diff(layer_changes(ga, gb), block_changes(ga, gb))
+
+
+def export(spec: SpecLike, /, *, format: Literal["latex", "markdown"] = "latex",
+           layers: bool = False, **params: Any) -> str:
+    """``xdsl export``: the paper's architecture table (one row per block, or per layer with
+    ``layers=True``), the audit table and the fingerprint, as LaTeX (booktabs) or Markdown."""
+    from .backends.paper import export as run
+
+    if format not in ("latex", "markdown"):
+        raise ValueError(f"format is latex or markdown, not {format!r}")
+    return run(parse(spec), params, format, layers)
+
+
+def fmt(spec: str | os.PathLike[str], /) -> str:
+    """``xdsl fmt``: a spec (path, shipped name or text) in the canonical layout, comments kept.
+    Nothing is written: compare with the file's text to see whether it would change."""
+    from .printer import format_source
+
+    return format_source(read_source(spec))

@@ -8,7 +8,7 @@ reported as skipped.  ``note`` items are reported with their delta but never fai
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ from . import tree as t
 from .api import Spec, summarize
 from .diagnostics import Diagnostic, SpecError
 from .evaluate import EvalError, evaluate
-from .graph import Limits, layers
+from .graph import LayerNode, Limits, layers
 from .params import ParamError, resolve_params
 
 #: Ops counted by ``depth``: the convolutional layers (the Xception paper's "36 layers").
@@ -126,8 +126,43 @@ def layer_rows(g: nx.DiGraph) -> list[dict[str, Any]]:
             for n in layers(g) if n.op != "input"]
 
 
+def flow_names(net: t.Network) -> frozenset[str]:
+    return frozenset(s.name for s in net.body if isinstance(s, t.Flow))
+
+
+def scope_runs(g: nx.DiGraph, flows: Collection[str]
+               ) -> list[tuple[tuple[str, ...], list[LayerNode]]]:
+    """Layers in network order, cut where their flow or block call changes.
+
+    A row's scope is the flow and the block call in it, or the block call alone outside
+    flows (``flows`` names the network's flows).  A flow's own layers before, between and
+    after its block calls are separate runs, so a DenseNet-like flow ``conv; maxpool; dense;
+    dense; bn; linear`` gives the runs [conv, maxpool], dense1, dense2, [bn, linear].
+    """
+    runs: list[tuple[tuple[str, ...], list[LayerNode]]] = []
+    for n in layers(g):
+        if n.op == "input":
+            continue
+        scope = n.scope[:2] if n.scope[:1] and n.scope[0] in flows else n.scope[:1]
+        if runs and runs[-1][0] == scope:
+            runs[-1][1].append(n)
+        else:
+            runs.append((scope, [n]))
+    return runs
+
+
+def block_table(g: nx.DiGraph, flows: Collection[str]) -> list[dict[str, Any]]:
+    """The audit's block table: one row per run of :func:`scope_runs`, in network order."""
+    return [{"name": ".".join(scope) or "(network)", "first": nodes[0].name,
+             "last": nodes[-1].name, "layers": len(nodes), "output": list(nodes[-1].shape),
+             "params": sum(n.params for n in nodes),
+             "non_trainable": sum(n.state for n in nodes), "macs": sum(n.macs for n in nodes)}
+            for scope, nodes in scope_runs(g, flows)]
+
+
 def block_rows(g: nx.DiGraph, levels: int = 2) -> list[dict[str, Any]]:
-    """Layers grouped by the first ``levels`` levels of their scope (flow, then block)."""
+    """Totals per scope prefix of ``levels`` levels, one entry per name (what ``xdsl diff``
+    matches between two networks); the table in network order is :func:`block_table`."""
     rows: dict[str, dict[str, Any]] = {}
     for n in layers(g):
         if n.op == "input":
@@ -168,7 +203,7 @@ def audit(spec: Spec, overrides: Mapping[str, Any] | None = None,
     found = metrics(g)
     report = Report(net.name, current, found["input"], found["output"], found["trainable"],
                     found["non_trainable"], found["macs"], found["depth"], layer_rows(g),
-                    block_rows(g))
+                    block_table(g, flow_names(net)))
     defaults = resolve_params(net, {}, spec.source)
     for section in net.audits:
         settings = {a.name: _value(spec, a.value, defaults) for a in section.settings if a.name}

@@ -113,18 +113,42 @@ def handle_errors(f: Callable[..., Any]) -> Callable[..., Any]:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="xdsl-nets", prog_name="xdsl")
 def main() -> None:
-    """xdsl: describe, check, audit and compile convolutional networks."""
+    """xdsl: describe, check, audit and compile convolutional networks.
+
+    SPEC is a spec file or a shipped spec's name (`xdsl list` shows them).
+    """
 
 
-@main.command()
+@main.command(short_help="Validate SPEC and print a one-line summary.")
 @spec_options
 @handle_errors
 def check(spec: str, sets: tuple[str, ...], **kw: Any) -> None:
-    """Validate SPEC and print a one-line summary."""
+    """Validate SPEC (a file or a shipped spec's name) and print a one-line summary."""
     from .api import parse, summarize
 
     limits = _limits(kw)
     click.echo(str(summarize(parse(spec).graph(limits, **_parse_sets(sets)))))
+
+
+@main.command("list", short_help="List the shipped specs with their summaries and counts.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]),
+              default="table", show_default=True, help="Output format.")
+@handle_errors
+def list_(fmt: str) -> None:
+    """List the shipped specs and variants: each one's name (what `xdsl check NAME` and the
+    other commands accept), trainable parameters and MACs at its defaults, and a summary (the
+    opening of its leading comment, or its header)."""
+    import json
+
+    from .catalog import entries
+    from .report import TABLES
+
+    found = entries()
+    if fmt == "json":
+        click.echo(json.dumps([e.as_dict() for e in found], indent=2))
+        return
+    rows = [[e.name, f"{e.trainable:,}", f"{e.macs:,}", e.summary] for e in found]
+    click.echo(TABLES[fmt](["spec", "trainable params", "MACs", "summary"], rows, {1, 2}))
 
 
 def _spec_groups(words: tuple[str, ...], sets: dict[str, str]) -> list[tuple[str, dict]]:
@@ -141,13 +165,14 @@ def _spec_groups(words: tuple[str, ...], sets: dict[str, str]) -> list[tuple[str
     return groups
 
 
-@main.command()
+@main.command(short_help="Count parameters, MACs and depth; check the spec's figures.")
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC [NAME=VALUE...] [SPEC ...]")
 @common_options
 @click.option("--sweep", metavar="NAME=V1,V2,...",
               help="Audit one spec once per value of a parameter, side by side.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown", "latex"]),
-              default="table", show_default=True)
+              default="table", show_default=True,
+              help="Output format: terminal table, JSON, Markdown or booktabs LaTeX.")
 @click.option("--blocks-only", is_flag=True, help="Omit the per-layer table.")
 @handle_errors
 def audit(specs: tuple[str, ...], sets: tuple[str, ...], sweep: str | None, fmt: str,
@@ -157,7 +182,7 @@ def audit(specs: tuple[str, ...], sets: tuple[str, ...], sweep: str | None, fmt:
     With one SPEC: per-layer and per-block tables, totals and checks (exit 1 if a check
     fails). With several SPECs, each optionally followed by NAME=VALUE settings, or with
     --sweep: one row per network or setting, with ratios to the first row (the paper's
-    Table 3: `xdsl audit xception inception_v3`).
+    Table 3 counts: `xdsl audit xception inception_v3 flavour=keras1`).
     """
     from .api import parse
     from .audit import audit as run_audit
@@ -190,14 +215,14 @@ def audit(specs: tuple[str, ...], sets: tuple[str, ...], sweep: str | None, fmt:
         sys.exit(EXIT_INVALID_SPEC)
 
 
-@main.command()
+@main.command(short_help="List the layers and counts that differ between two specs.")
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC [NAME=VALUE...] [SPEC ...]")
 @common_options
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]),
-              default="table", show_default=True)
+              default="table", show_default=True, help="Output format.")
 @handle_errors
 def diff(specs: tuple[str, ...], sets: tuple[str, ...], fmt: str, **kw: Any) -> None:
-    """Layers that differ between two specs, or one spec at its defaults and at NAME=VALUE.
+    """Layers that differ between two SPECs, or one SPEC at its defaults and at NAME=VALUE.
 
     `xdsl diff xception segments=4` compares Xception with its 4-segment variant;
     `xdsl diff a.x b.x` compares two files. Prints changed, added and removed layers and the
@@ -240,14 +265,15 @@ def diff(specs: tuple[str, ...], sets: tuple[str, ...], fmt: str, **kw: Any) -> 
                                  "MACs change"], rows, {1, 2, 3, 4}))
 
 
-@main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False,
-                                                                  allow_dash=True))
+@main.command(short_help="Rewrite spec files in the canonical layout.")
+@click.argument("paths", nargs=-1, required=True, metavar="FILE...",
+                type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--check", is_flag=True, help="Change nothing; exit 1 if a file would change.")
 @click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff instead.")
 @handle_errors
 def fmt(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
-    """Rewrite specs in the canonical layout (`-` reads standard input, writes standard out).
+    """Rewrite each spec FILE in the canonical layout (`-` reads standard input, writes
+    standard output).
 
     Comments are kept; the result parses to the same tree as the input.
     """
@@ -283,15 +309,16 @@ def fmt(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
         sys.exit(EXIT_INVALID_SPEC)
 
 
-@main.command()
+@main.command(short_help="Print a paper's architecture table, audit table and fingerprint.")
 @spec_options
 @click.option("--format", "fmt_", type=click.Choice(["latex", "markdown"]), default="latex",
-              show_default=True)
+              show_default=True, help="Booktabs LaTeX or Markdown.")
 @click.option("--layers", "per_layer", is_flag=True, help="One row per layer, not per block.")
 @handle_errors
 def export(spec: str, sets: tuple[str, ...], fmt_: str, per_layer: bool, **kw: Any) -> None:
-    """Paper material: architecture table, audit table and fingerprint (booktabs LaTeX or
-    Markdown)."""
+    """Paper material for SPEC: its architecture table (one row per block, or per layer),
+    its audit table and a fingerprint naming the exact architecture, in booktabs LaTeX or
+    Markdown."""
     from .api import parse
     from .backends.paper import export as render_export
 

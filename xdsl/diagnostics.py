@@ -3,7 +3,9 @@
 Every stage reports problems as :class:`Diagnostic` objects that point at a :class:`Span` of the
 spec text.  A stage collects as many as it can and raises one :class:`SpecError` holding them all,
 so a user fixes several mistakes per run.  Rendering follows rustc / Elm: the place, the source
-line with a caret underline, then notes and a hint.
+line with a caret underline, then notes, the block calls that led there (innermost first, like
+rustc's macro backtraces) and a hint.  Notes that point somewhere (:class:`Note` with a span) stay
+structured, so an editor can show them as related locations.
 """
 
 from __future__ import annotations
@@ -42,6 +44,29 @@ class Span(BaseModel):
 
 
 @dataclass(frozen=True)
+class Note:
+    """A note that points at another place: ``in down(256, 728), called`` at line 29.
+
+    Rendered as ``{message} at line N``, or ``at FILE:N:C`` when ``file`` is not the file the
+    diagnostic is shown in.
+    """
+
+    message: str
+    span: Span | None = None
+    file: str | None = None  # the source the span is in; None: the diagnostic's own
+
+    def render(self, source_name: str | None = None) -> str:
+        if self.span is None:
+            return self.message
+        if self.file is not None and self.file != source_name:
+            return f"{self.message} at {self.file}:{self.span.line}:{self.span.column}"
+        return f"{self.message} at line {self.span.line}"
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+@dataclass(frozen=True)
 class Diagnostic:
     """One problem in a spec, with where it is and how to fix it."""
 
@@ -49,8 +74,14 @@ class Diagnostic:
     span: Span | None = None
     label: str = ""
     hint: str = ""
-    notes: tuple[str, ...] = ()
+    notes: tuple[str | Note, ...] = ()
     severity: str = "error"
+    trace: tuple[Note, ...] = ()
+    """The block calls that led to the problem, innermost first (empty outside blocks)."""
+
+    def related(self) -> list[Note]:
+        """Every note in the order rendered, as :class:`Note` (plain ones without a span)."""
+        return [n if isinstance(n, Note) else Note(n) for n in (*self.notes, *self.trace)]
 
 
 @dataclass
@@ -88,17 +119,22 @@ class SpecError(Exception):
 
 
 class Collector:
-    """Accumulates diagnostics during a stage; ``raise_if_any`` ends the stage."""
+    """Accumulates diagnostics during a stage; ``raise_if_any`` ends the stage.
+
+    ``trace`` is the current chain of block calls: errors reported meanwhile carry it.
+    """
 
     REPEATS = 3
 
     def __init__(self, source: Source | None = None):
         self.source = source
         self.diagnostics: list[Diagnostic] = []
+        self.trace: tuple[Note, ...] = ()
 
     def error(self, message: str, span: Span | None, *, label: str = "", hint: str = "",
-              notes: Iterable[str] = ()) -> None:
-        self.diagnostics.append(Diagnostic(message, span, label, hint, tuple(notes)))
+              notes: Iterable[str | Note] = ()) -> None:
+        self.diagnostics.append(Diagnostic(message, span, label, hint, tuple(notes),
+                                           trace=self.trace))
 
     def extend(self, error: SpecError) -> None:
         self.diagnostics.extend(error.diagnostics)
@@ -107,11 +143,12 @@ class Collector:
         return bool(self.diagnostics)
 
     def raise_if_any(self) -> None:
-        """Raise the collected errors: duplicates dropped, a message repeated at many places
+        """Raise the collected errors: duplicates dropped, one error reached through several
+        block calls shown once (naming the other calls), and a message repeated at many places
         (one setting that breaks every layer) shown three times with a count of the rest."""
         kept: list[Diagnostic] = []
         seen: dict[str, int] = {}
-        for d in dict.fromkeys(self.diagnostics):
+        for d in _merge_calls(self.diagnostics):
             seen[d.message] = seen.get(d.message, 0) + 1
             if seen[d.message] <= self.REPEATS:
                 kept.append(d)
@@ -124,6 +161,35 @@ class Collector:
         if kept:
             self.diagnostics = kept
             raise SpecError(self.diagnostics, self.source)
+
+
+def _merge_calls(diags: Sequence[Diagnostic], shown: int = 3) -> list[Diagnostic]:
+    """Diagnostics that differ only in their call chain become the first one, its chain
+    followed by ``also in ...`` notes naming the other calls (each by the outermost call where
+    its chain differs; ``shown`` of them, then a count)."""
+    groups: dict[Diagnostic, list[Diagnostic]] = {}
+    for d in diags:
+        groups.setdefault(replace(d, trace=()), []).append(d)
+    merged = []
+    for same in groups.values():
+        first = same[0]
+        differ = (_where_chains_differ(first.trace, o.trace) for o in same[1:])
+        calls = list(dict.fromkeys(c for c in differ if c is not None))
+        also = [replace(c, message=f"also {c.message}") for c in calls[:shown]]
+        if len(calls) > shown:
+            rest = len(calls) - shown
+            also.append(Note(f"and {rest} more call{'s' if rest > 1 else ''}"))
+        merged.append(replace(first, trace=(*first.trace, *also)))
+    return merged
+
+
+def _where_chains_differ(a: tuple[Note, ...], b: tuple[Note, ...]) -> Note | None:
+    """The outermost call of chain ``b`` that is not in chain ``a`` (chains are innermost
+    first)."""
+    for x, y in zip(reversed(a), reversed(b)):
+        if x != y:
+            return y
+    return b[-len(a) - 1] if len(b) > len(a) else None
 
 
 _STYLES = {"error": "\x1b[1;31m", "bold": "\x1b[1m", "blue": "\x1b[1;34m", "reset": "\x1b[0m"}
@@ -152,9 +218,10 @@ def render(diag: Diagnostic, source: Source | None, color: bool = False) -> str:
             f"{paint('blue', gutter + ' |')} {text}",
             f"{pad} {paint('blue', '|')} {paint('error', caret + label)}",
         ]
-    if diag.notes or diag.hint:
+    if diag.notes or diag.trace or diag.hint:
         pad = " " * (len(str(diag.span.line)) if diag.span else 0)
-        out += [f"{pad} {paint('blue', '=')} note: {note}" for note in diag.notes]
+        out += [f"{pad} {paint('blue', '=')} note: {note.render(name)}"
+                for note in diag.related()]
         if diag.hint:
             out.append(f"{pad} {paint('blue', '=')} hint: {diag.hint}")
     return "\n".join(out)

@@ -10,6 +10,11 @@ its op and its position among same-named ops in its scope (``sepconv2``). ``repe
 open no scope, so layers of successive iterations keep counting. A block whose whole body is
 one residual or merge uses the block's scope for it (``entry.down1.sepconv1``, not
 ``entry.down1.residual1.sepconv1``).
+
+Errors never cause errors that are not real: a statement that fails leaves a *poisoned* tensor
+(``None``) as the current tensor and under its ``as`` name, and layers reading a poisoned tensor
+build nothing and report nothing more (errors that do not depend on the tensor, such as a bad
+option, are still reported).  An error inside a block carries the chain of calls that led to it.
 """
 
 from __future__ import annotations
@@ -22,11 +27,13 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
 
 from . import tree as t
-from .diagnostics import Collector, Source, Span
+from .diagnostics import Collector, Note, Source, Span
 from .evaluate import EvalError, Value, describe, evaluate
 from .ops import OPS, Attrs, NoAttrs, Pads, Shape, ShapeError, fmt_shape
 from .params import check_type, resolve_params
 from .parser import too_deep
+from .printer import arg as print_arg
+from .validate import walk_stmts
 
 Scope = tuple[str, ...]
 
@@ -84,9 +91,12 @@ class _Abort(Exception):
 
 
 class _Frame:
-    """Names visible to a block call (or the network body): parameters and tensors."""
+    """Names visible to a block call (or the network body): parameters and tensors.
 
-    def __init__(self, env: dict[str, Value], tensors: dict[str, str]):
+    A tensor name bound to ``None`` is poisoned: its statement failed with an error.
+    """
+
+    def __init__(self, env: dict[str, Value], tensors: dict[str, str | None]):
         self.env, self.tensors = env, tensors
 
 
@@ -102,6 +112,7 @@ class _Builder:
         self.g.graph["repeats"] = {}
         self.g.graph["outputs"] = []  # side heads; the main output is prepended at the end
         self.total_params = 0
+        self.broken: set[str] = set()  # ops whose `defaults` rule failed: their layers are poisoned
         self.defaults = self._defaults()
 
     # -- helpers ---------------------------------------------------------------------------
@@ -125,13 +136,18 @@ class _Builder:
     def _defaults(self) -> dict[str, tuple[dict[str, tuple[Value, t.Arg]], list[t.Op]]]:
         table: dict[str, tuple[dict[str, tuple[Value, t.Arg]], list[t.Op]]] = {}
         for rule in self.net.defaults:
-            if rule.cond is not None and not self._condition(rule.cond, self.params):
+            applies = True if rule.cond is None else self._condition(rule.cond, self.params)
+            if applies is None:
+                self.broken.update(rule.ops)
+            if not applies:
                 continue
+            values = [(kw, self._eval(kw.value, self.params)) for kw in rule.kwargs]
             for op in rule.ops:
                 kwargs, then = table.setdefault(op, ({}, []))
-                for kw in rule.kwargs:
-                    value = self._eval(kw.value, self.params)
-                    if value is not None and kw.name:
+                for kw, value in values:
+                    if value is None:
+                        self.broken.add(op)
+                    elif kw.name:
                         kwargs[kw.name] = (value, kw)
                 then.extend(rule.then)
         return table
@@ -173,18 +189,18 @@ class _Builder:
         shape = self._eval(inp.shape, self.params)
         if isinstance(shape, int) and not isinstance(shape, bool):
             shape = (shape,)
-        if not (isinstance(shape, tuple) and len(shape) in (1, 3) and all(
-                isinstance(v, int) and v > 0 for v in shape)):
-            if shape is not None:
-                self.out.error(f"the input must be channels x height x width (or a vector "
-                               f"size), got {describe(shape)}", inp.shape.span,
-                               hint="for example `input image: 3 x 224 x 224`")
-            return self.g
-        src = self._add_node(LayerNode(name=inp.name, op="input", attrs=NoAttrs(), scope=(),
-                                       inputs=(), shape=shape, span=inp.span))
-        self.g.graph["input"] = src
+        src: str | None = None  # a bad input poisons the network: its other errors still show
+        if isinstance(shape, tuple) and len(shape) in (1, 3) and all(
+                isinstance(v, int) and v > 0 for v in shape):
+            src = self._add_node(LayerNode(name=inp.name, op="input", attrs=NoAttrs(),
+                                           scope=(), inputs=(), shape=shape, span=inp.span))
+            self.g.graph["input"] = src
+        elif shape is not None:
+            self.out.error(f"the input must be channels x height x width (or a vector "
+                           f"size), got {describe(shape)}", inp.shape.span,
+                           hint="for example `input image: 3 x 224 x 224`")
         frame = _Frame(dict(self.params), {inp.name: src})
-        cur: str | None = src
+        cur = src
         for section in net.body:
             if isinstance(section, t.Flow):
                 cur = self._stmts(section.body, cur, (section.name,), frame)
@@ -201,17 +217,10 @@ class _Builder:
                 case t.Op():
                     cur = self._op(s, cur, scope, frame)
                 case t.Repeat(count=count, body=body):
-                    n = self._eval(count, frame.env)
-                    if n is None:
-                        continue
-                    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-                        self.out.error(f"`repeat` needs a count of 0 or more, got "
-                                       f"{describe(n)}", count.span)
-                        continue
-                    if n > self.limits.max_repeat:
-                        self.out.error(f"`repeat {n}` exceeds the limit of "
-                                       f"{self.limits.max_repeat} repetitions", count.span,
-                                       hint="raise it with --max-repeat if this is intended")
+                    n = self._count(count, frame.env)
+                    if n is None:  # how often the body runs is unknown: poisoned
+                        self._poison(body, frame)
+                        cur = None
                         continue
                     uid = len(self.g.graph["repeats"])
                     self.g.graph["repeats"][uid] = {"count": n, "scope": scope,
@@ -222,12 +231,15 @@ class _Builder:
                         self.repeat_stack.pop()
                 case t.If(cond=cond, then=then, orelse=orelse):
                     c = self._condition(cond, frame.env)
-                    if c is not None:
+                    if c is None:  # neither branch is known to run: both poisoned
+                        self._poison([*then, *orelse], frame)
+                        cur = None
+                    else:
                         cur = self._stmts(then if c else orelse, cur, scope, frame)
                 case t.Output(name=name, body=body):
                     head = self._stmts(body, cur, (*scope, name), frame)
+                    frame.tensors[name] = head
                     if head is not None:
-                        frame.tensors[name] = head
                         self.g.graph["outputs"].append(head)
                 case t.Residual():
                     cur = self._residual(s, cur, scope, frame, collapse)
@@ -235,14 +247,41 @@ class _Builder:
                     cur = self._merge(s, cur, scope, frame, collapse)
         return cur
 
+    def _count(self, count: t.Expr, env: Mapping[str, Value]) -> int | None:
+        """A ``repeat`` count; None (with an error reported) when it is not a valid one."""
+        n = self._eval(count, env)
+        if n is None:
+            return None
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            self.out.error(f"`repeat` needs a count of 0 or more, got {describe(n)}",
+                           count.span)
+            return None
+        if n > self.limits.max_repeat:
+            self.out.error(f"`repeat {n}` exceeds the limit of {self.limits.max_repeat} "
+                           "repetitions", count.span,
+                           hint="raise it with --max-repeat if this is intended")
+            return None
+        return n
+
+    def _poison(self, stmts: Iterable[t.Stmt], frame: _Frame) -> None:
+        """Statements that cannot be elaborated: the names they define become poisoned."""
+        for s in walk_stmts(stmts):
+            name = s.name if isinstance(s, t.Output) else getattr(s, "alias", None)
+            if name:
+                frame.tensors[name] = None
+
     def _residual(self, s: t.Residual, cur: str | None, scope: Scope, frame: _Frame,
                   collapse: bool) -> str | None:
         enabled = self._condition(s.cond, frame.env) if s.cond is not None else True
-        if enabled is None:
-            return None
         inner = scope if collapse else (*scope, self._name(scope, "residual"))
-        main = self._stmts(s.body, cur, inner, frame)
+        main = self._stmts(s.body, cur, inner, frame)  # runs either way: its errors are real
+        if enabled is None:  # with or without the add is unknown: its output is poisoned
+            if s.alias:
+                frame.tensors[s.alias] = None
+            return None
         if not enabled:  # the same scope name either way, so diffs line up
+            if s.alias:  # the plain sequence's output is the statement's output
+                frame.tensors[s.alias] = main
             return main
         short = cur
         for op in s.shortcut:
@@ -260,6 +299,8 @@ class _Builder:
 
     def _join(self, mode: str, ins: list[str | None], scope: Scope, span: Span,
               alias: str | None, frame: _Frame, stmt: t.Node) -> str | None:
+        if alias:  # poisoned unless the join succeeds
+            frame.tensors[alias] = None
         if any(i is None for i in ins):
             return None
         shapes = [self._shape(i) for i in ins]
@@ -290,8 +331,13 @@ class _Builder:
 
     def _op(self, op: t.Op, cur: str | None, scope: Scope, frame: _Frame,
             then: bool = True) -> str | None:
-        if op.cond is not None and not self._condition(op.cond, frame.env):
-            return cur
+        if op.cond is not None:
+            enabled = self._condition(op.cond, frame.env)
+            if enabled is None:  # neither skipping nor running it is known to be right
+                self._poison([op], frame)
+                return None
+            if not enabled:
+                return cur
         if op.source is not None:
             cur = self._tensor(op.source, op.span, frame)
         if op.name in self.blocks:
@@ -301,11 +347,12 @@ class _Builder:
             if then:
                 for follow in self.defaults.get(op.name, ({}, []))[1]:
                     out = self._op(follow, out, scope, frame, then=False)
-        if op.alias and out is not None:
+        if op.alias:
             frame.tensors[op.alias] = out
         return out
 
     def _tensor(self, name: str, span: Span, frame: _Frame) -> str | None:
+        """The node a tensor name stands for; None if it is poisoned (silently) or unknown."""
         if name in frame.tensors:
             return frame.tensors[name]
         self.out.error(f"tensor `{name}` is not defined at this point", span,
@@ -315,39 +362,55 @@ class _Builder:
 
     def _call(self, op: t.Op, cur: str | None, scope: Scope, frame: _Frame) -> str | None:
         block = self.blocks[op.name]
-        env: dict[str, Value] = dict(self.params)
         names = [p.name for p in block.params]
+        values = [self._eval(a.value, frame.env) for a in op.args]
         given: dict[str, tuple[Value | None, t.Arg]] = {}
-        positional = [a for a in op.args if a.name is None]
-        for name, arg in zip(names, positional):
-            given[name] = (self._eval(arg.value, frame.env), arg)
-        for arg in op.args:
+        positional = [(a, v) for a, v in zip(op.args, values) if a.name is None]
+        for name, (arg, value) in zip(names, positional):
+            given[name] = (value, arg)
+        for arg, value in zip(op.args, values):
             if arg.name is not None:
-                given[arg.name] = (self._eval(arg.value, frame.env), arg)
+                given[arg.name] = (value, arg)
         ok = True
         for p in block.params:
-            if p.name in given:
-                value, arg = given[p.name]
-                if value is None:
-                    ok = False
-                    continue
-                if problem := check_type(p, value):
-                    self.out.error(f"argument of block `{block.name}`: {problem}", arg.span,
-                                   hint=f"declared on line {p.span.line}")
-                    ok = False
-                    continue
-            elif p.default is not None:  # may refer to earlier parameters of the block
-                value = self._eval(p.default, env)
-            else:
+            value, arg = given.get(p.name, (None, None))
+            if value is None or arg is None:
+                ok = ok and arg is None  # an argument that failed was reported
+            elif problem := check_type(p, value):
+                self.out.error(f"argument of block `{block.name}`: {problem}", arg.span,
+                               hint=f"declared on line {p.span.line}")
                 ok = False
-                continue
-            env[p.name] = value
         if not ok:
             return None
-        inner = (*scope, self._name(scope, block.name))
-        collapse = len(block.body) == 1 and isinstance(block.body[0], t.Residual | t.Merge) \
-            and not block.body[0].alias
-        return self._stmts(block.body, cur, inner, _Frame(env, {}), collapse=collapse)
+        outer = self.out.trace
+        self.out.trace = (self._call_note(op, values), *outer)
+        try:
+            env: dict[str, Value] = dict(self.params)
+            for p in block.params:
+                if p.name in given:
+                    env[p.name] = given[p.name][0]  # type: ignore[assignment]
+                    continue
+                # a default may refer to earlier parameters; a missing argument was reported
+                value = None if p.default is None else self._eval(p.default, env)
+                if value is None:
+                    return None
+                env[p.name] = value
+            inner = (*scope, self._name(scope, block.name))
+            collapse = len(block.body) == 1 and \
+                isinstance(block.body[0], t.Residual | t.Merge) and not block.body[0].alias
+            return self._stmts(block.body, cur, inner, _Frame(env, {}), collapse=collapse)
+        finally:
+            self.out.trace = outer
+
+    def _call_note(self, op: t.Op, values: list[Value | None]) -> Note:
+        """``in down(c, c * 2) = down(32, 64), called`` (the values when they differ)."""
+        written = f"{op.name}({', '.join(print_arg(a) for a in op.args)})"
+        shown = [f"{a.name}=" * bool(a.name) + describe(v).strip("`")
+                 for a, v in zip(op.args, values)]
+        valued = f"{op.name}({', '.join(shown)})"
+        text = written if valued == written else f"{written} = {valued}"
+        source = self.out.source
+        return Note(f"in {text}, called", op.span, source.name if source else None)
 
     def _layer(self, op: t.Op, cur: str | None, scope: Scope, frame: _Frame) -> str | None:
         spec = OPS[op.name]
@@ -373,7 +436,7 @@ class _Builder:
                   if not (va[0] == "none" and k in fields and fields[k].default is None)}
         attrs = self._attrs(op, {k: v for k, (v, _) in values.items()},
                             {k: a for k, (_, a) in values.items()})
-        if attrs is None or cur is None:
+        if attrs is None or cur is None or op.name in self.broken:
             return None
         shape = self._shape(cur)
         try:
@@ -419,6 +482,8 @@ def _attr_message(op: str, field: str, e: Any) -> str:
         return f"{where} must be true or false, got {describe(got)}"
     if kind == "float_type":
         return f"{where} must be a number, got {describe(got)}"
+    if kind == "finite_number":
+        return f"{where} must be a finite number, got {describe(got)}"
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         sign = {"greater_than_equal": "≥", "greater_than": ">", "less_than_equal": "≤",
                 "less_than": "<"}[kind]

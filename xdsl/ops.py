@@ -136,14 +136,14 @@ class DwConvAttrs(Attrs):
 
 
 class BatchNormAttrs(Attrs):
-    eps: Annotated[float, Field(gt=0)] = 1e-5
-    momentum: Annotated[float, Field(gt=0, le=1)] = 0.1
+    eps: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1e-5
+    momentum: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.1
     scale: bool = True
     center: bool = True
 
 
 class EluAttrs(Attrs):
-    alpha: Annotated[float, Field(gt=0)] = 1.0
+    alpha: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1.0
 
 
 class ActAttrs(Attrs):
@@ -158,7 +158,7 @@ class PoolAttrs(Attrs):
 
 
 class DropoutAttrs(Attrs):
-    p: Annotated[float, Field(ge=0, lt=1)] = 0.5
+    p: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = 0.5
 
 
 class LinearAttrs(Attrs):

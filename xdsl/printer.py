@@ -62,9 +62,13 @@ def expr(e: t.Expr, context: int = 0) -> str:
 
 
 def _number(v: int | float) -> str:
+    """Python's shortest round-trip digits, the exponent unpadded: ``1e-6``, not ``1e-06``."""
     if isinstance(v, float):
-        text = repr(v)
-        return text if ("." in text or "e" in text) else text + ".0"
+        mantissa, e, exponent = repr(v).partition("e")
+        if e:  # Python pads the exponent to two digits and writes its plus sign
+            sign = "-" if exponent.startswith("-") else ""
+            return f"{mantissa}e{sign}{exponent.lstrip('+-').lstrip('0')}"
+        return mantissa if "." in mantissa else mantissa + ".0"
     return str(v)
 
 

@@ -72,6 +72,7 @@ class _Checker:
     def run(self) -> None:
         net = self.net
         self._declarations()
+        self._outside_flows()
         params = {p.name for p in net.params}
         for rule in net.defaults:
             self._default_rule(rule, params)
@@ -134,6 +135,59 @@ class _Checker:
                 self.out.error(f"block `{b.name}` has the name of a built-in layer", b.span,
                                hint="give the block another name")
             self._params(b.params, params)
+
+    def _outside_flows(self) -> None:
+        """In a network with flows every statement belongs to a flow (or a block): one at
+        network level is a line dedented by mistake, reported once per run of such lines."""
+        net = self.net
+        flows = [s for s in net.body if isinstance(s, t.Flow)]
+        if not flows:
+            return
+        sections: list[t.Node] = sorted([*net.inputs, *net.defaults, *net.blocks, *net.body,
+                                         *net.audits], key=lambda n: (n.span.line, n.span.column))
+        runs: list[list[t.Stmt]] = []
+        before: list[t.Node | None] = []
+        previous: t.Node | None = None
+        for node in sections:
+            if isinstance(node, t.Op | t.Repeat | t.Residual | t.Merge | t.If | t.Output):
+                if runs and runs[-1][-1] is previous:
+                    runs[-1].append(node)
+                else:
+                    runs.append([node])
+                    before.append(previous)
+            previous = node
+        for run, prev in zip(runs, before):
+            first = run[0]
+            word = first.name if isinstance(first, t.Op) else getattr(first, "mode", first.kind)
+            more = len({s.span.line for s in run[1:]} - {first.span.line})
+            notes = [f"the next {more} lines are outside any flow too" if more > 1 else
+                     "the next line is outside any flow too"] if more else []
+            notes.append("in a network with flows, only `input`, `defaults`, `block`, `flow` "
+                         "and `audit` sections stand at network level")
+            self.out.error(f"`{word}` is at network level, outside any flow",
+                           first.span, notes=notes, hint=self._indent_hint(first, prev, flows))
+
+    def _indent_hint(self, stmt: t.Stmt, prev: t.Node | None, flows: list[t.Flow]) -> str:
+        """How to put a dedented statement back where it most likely belongs."""
+        if not isinstance(prev, t.Flow | t.BlockDef):
+            after = [f for f in flows if f.span.line > stmt.span.line]
+            near = after[0] if after else flows[-1]
+            return f"move it into a flow, e.g. flow `{near.name}` on line {near.span.line}"
+        what = f"{'flow' if isinstance(prev, t.Flow) else 'block'} `{prev.name}`"
+        tail = "" if isinstance(prev, t.Flow) else ", or move it into a flow"
+        body = prev.body[0]
+        if body.span.line == prev.span.line:  # the body is written on the header's line
+            indent = self._indent(prev.span) + 4
+            return (f"put the body of {what} on lines indented by {indent} spaces below its "
+                    f"header, and this line with them{tail}")
+        return f"indent this line by {self._indent(body.span)} spaces to keep it in {what}{tail}"
+
+    def _indent(self, span: t.Span) -> int:
+        source = self.out.source
+        line = source.line(span.line) if source else ""
+        if not line:
+            return span.column - 1
+        return len(line.expandtabs(4)) - len(line.expandtabs(4).lstrip())
 
     def _default_rule(self, rule: t.DefaultRule, params: set[str]) -> None:
         for name in rule.ops:

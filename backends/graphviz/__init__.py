@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import networkx as nx
 from xdsl.backends.graphviz.dot import to_dot
@@ -59,32 +59,54 @@ def _names(net: t.Network) -> tuple[list[str], list[str]]:
     return [s.name for s in net.body if isinstance(s, t.Flow)], [b.name for b in net.blocks]
 
 
-def draw(spec: Any, values: Mapping[str, Any] | None = None, *, limits: Limits | None = None,
-         renderer: Renderer = "auto", **options: Any) -> Diagram:
+def draw(spec: Any, /, *, bn: bool = False, expand: bool = False, unroll_max: int = 6,
+         fold: int = 3, depth: int | None = None, direction: Literal["TB", "LR"] = "TB",
+         layout: Literal["columns", "chain"] = "columns", shapes: bool = False,
+         params: bool = False, renderer: Renderer = "auto", limits: Limits | None = None,
+         **spec_params: Any) -> Diagram:
     """Diagram of a spec (path, shipped name, text, :class:`xdsl.Spec`) or a built graph.
 
-    ``values`` overrides network parameters (like ``--set``); ``options`` are the fields of
-    :class:`Options` (``bn``, ``expand``, ``unroll_max``, ``depth``, ``direction``, ``layout``,
-    ``shapes``, ``params``).
+    Keywords other than the options set the spec's parameters (like ``--set``):
+    ``draw("xception", middle_repeats=4, shapes=True)``. The options are the flags of ``xdsl
+    draw`` (the fields of :class:`Options`): ``bn`` draws BatchNorm boxes, ``expand`` every
+    iteration of every repeat (``unroll_max``: repeats that fit in so many boxes are always
+    drawn out), ``fold``: as many consecutive calls of a block that differ only in their
+    arguments are drawn once (0: never), ``depth`` collapses deeper scopes into boxes,
+    ``shapes`` and ``params`` label the boxes with output shapes and parameter counts. A spec
+    parameter named like an option is set on the graph: ``draw(xdsl.graph(spec, depth=3),
+    depth=1)``.
     """
-    known = {f.name for f in fields(Options)}
-    if unknown := sorted(set(options) - known):
-        raise TypeError(f"draw() got unknown options {unknown}; known: {sorted(known)}")
-    opts = Options(**options)
+    from xdsl.api import check_keywords, old_mapping, options_of, parse
+
+    spec_params = old_mapping(spec_params, "values", "draw")
+    if not isinstance(spec, nx.DiGraph):
+        spec = parse(spec)
+        check_keywords(spec, spec_params, "draw", options_of(draw))
+    opts = Options(bn=bn, expand=expand, unroll_max=unroll_max, fold=fold, depth=depth,
+                   direction=direction, layout=layout, shapes=shapes, params=params)
+    return diagram(spec, spec_params, opts, renderer=renderer, limits=limits)
+
+
+def diagram(spec: Any, spec_params: Mapping[str, Any], opts: Options, *,
+            renderer: Renderer = "auto", limits: Limits | None = None) -> Diagram:
+    """:func:`draw` with the spec's parameters in a mapping (``xdsl draw``'s ``--set``)."""
     if isinstance(spec, nx.DiGraph):
+        if spec_params:
+            raise ValueError("spec parameters apply to a spec, not to a built graph: set them "
+                             "with xdsl.graph(spec, ...)")
         g, names = spec, (None, None)
     else:
         from xdsl.api import parse
 
         parsed = parse(spec)
-        g, names = parsed.graph(limits, **dict(values or {})), _names(parsed.network)
+        g, names = parsed.graph(limits, **spec_params), _names(parsed.network)
     view = build_view(g, opts, *names)
     if len(view.boxes) > MAX_BOXES:
         raise RenderError(f"the diagram would have {len(view.boxes):,} boxes (at most "
                           f"{MAX_BOXES:,} are drawn); draw repeats once (no --expand) or "
                           "collapse blocks into boxes with --depth")
     ops = {name: g.nodes[name]["node"].op for name in view.boxes if name in g.nodes}
-    return Diagram(to_dot(view, ops, _title(g, values)), renderer)
+    return Diagram(to_dot(view, ops, _title(g, spec_params)), renderer)
 
 
 def _title(g: nx.DiGraph, values: Mapping[str, Any] | None) -> str:
@@ -94,4 +116,4 @@ def _title(g: nx.DiGraph, values: Mapping[str, Any] | None) -> str:
     return f"{name} (" + ", ".join(f"{k}={v}" for k, v in values.items()) + ")"
 
 
-__all__ = ["Diagram", "Options", "RenderError", "draw"]
+__all__ = ["Diagram", "Options", "RenderError", "diagram", "draw"]

@@ -11,7 +11,7 @@ from xdsl.backends.graphviz.render import FORMATS
 from xdsl.cli import _limits, _parse_sets, handle_errors, spec_options
 
 
-@click.command()
+@click.command(short_help="Draw SPEC like the paper's figures (SVG, PNG, PDF or DOT).")
 @spec_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="File to write; the suffix picks the format (.svg .png .pdf .dot). "
@@ -22,6 +22,10 @@ from xdsl.cli import _limits, _parse_sets, handle_errors, spec_options
 @click.option("--unroll-max", default=6, show_default=True, type=click.IntRange(0),
               help="Draw a repeat out when that takes at most this many boxes; longer ones "
                    "are drawn once with a 'repeated N times' note.")
+@click.option("--fold", default=3, show_default=True, type=click.IntRange(0),
+              help="Draw this many or more consecutive calls of one block that differ only "
+                   "in their arguments once, as 'N \u00d7 block' (identical calls fold like "
+                   "a repeat); 0: never.")
 @click.option("--depth", type=click.IntRange(0), default=None,
               help="Collapse scopes nested deeper than this into single boxes "
                    "(0: one box per flow, 1: one per block).")
@@ -42,7 +46,7 @@ from xdsl.cli import _limits, _parse_sets, handle_errors, spec_options
 def draw_command(spec: str, sets: tuple[str, ...], output: Path | None, renderer: str,
                  dpi: int | None, direction: str, **kw: Any) -> None:
     """Draw SPEC: flows as clusters, residual shortcuts into "+" nodes, repeats collapsed."""
-    from xdsl.backends.graphviz import RenderError, draw
+    from xdsl.backends.graphviz import Options, RenderError, diagram
 
     limits = _limits(kw)
     fmt = output.suffix.lstrip(".").lower() if output else "dot"
@@ -51,12 +55,12 @@ def draw_command(spec: str, sets: tuple[str, ...], output: Path | None, renderer
                                  f"ending in {', '.join('.' + f for f in FORMATS)}",
                                  param_hint="-o")
     try:
-        diagram = draw(spec, _parse_sets(sets), limits=limits, renderer=renderer,
-                       direction=direction.upper(), **kw)
+        drawing = diagram(spec, _parse_sets(sets), Options(direction=direction.upper(), **kw),
+                          renderer=renderer, limits=limits)
         if output is None:
-            click.echo(diagram.dot, nl=False)
+            click.echo(drawing.dot, nl=False)
             return
-        diagram.save(output, fmt, dpi)
+        drawing.save(output, fmt, dpi)
     except RenderError as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"wrote {output}", err=True)

@@ -67,7 +67,7 @@ def _label(title: str, details: list[str], size: int = 9) -> str:
     if not details:
         return title
     small = "<BR/>".join(html(d) for d in details)
-    return f'<{html(title)}<BR/><FONT POINT-SIZE="{size}" COLOR="#555555">{small}</FONT>>'
+    return f'<{html(title).replace(chr(10), "<BR/>")}<BR/><FONT POINT-SIZE="{size}" COLOR="#555555">{small}</FONT>>'
 
 
 def _node(box: Box, view: View, op: str) -> str:
@@ -77,6 +77,12 @@ def _node(box: Box, view: View, op: str) -> str:
                        xlabel=_label("", details) if details else None)
     elif box.kind == "input":
         attrs = _attrs(label=_label(box.title, details), shape="box", style="rounded,bold")
+    elif box.kind == "fork":
+        attrs = _attrs(label="", shape="point", width=0.05, height=0.05)
+    elif box.kind == "via":
+        attrs = _attrs(label="", shape="point", width=0.01, height=0.01, style="invis")
+    elif box.kind == "note":
+        attrs = _attrs(label=box.title, shape="plaintext", fontsize=12, margin="0.02,0.02")
     elif box.kind == "port":
         attrs = _attrs(label=box.title, shape="plaintext", fontsize=10, fontcolor="#333333",
                        height=0.2)
@@ -91,43 +97,69 @@ def _node(box: Box, view: View, op: str) -> str:
     return f"{quote(box.id)} {attrs}"
 
 
-def _edge(e: Edge) -> str:
+def _edge(e: Edge, view: View) -> str:
     if e.cross:
         attrs = _attrs(constraint="false", style="invis")
     elif e.shortcut:
-        attrs = _attrs(color="#c0392b", penwidth=1.3, weight=0)
+        into_via = view.boxes[e.dst].kind == "via"
+        straight = into_via and view.boxes[e.src].kind == "via"  # a line beside the layers
+        out_of_via = view.boxes[e.src].kind == "via"
+        attrs = _attrs(color="#c0392b", penwidth=1.3, weight=100 if straight else 0,
+                       arrowhead="none" if into_via else None,
+                       headclip="false" if into_via else None,
+                       tailclip="false" if out_of_via else None)  # one unbroken line
     else:
         attrs = ""
     return f"{quote(e.src)} -> {quote(e.dst)}" + (f" {attrs}" if attrs else "")
 
 
-def _cluster(c: Cluster, view: View, ops: dict[str, str], indent: str) -> list[str]:
+def _cluster(c: Cluster, view: View, ops: dict[str, str], indent: str,
+             order: int | None = None) -> list[str]:
     inner = indent + "    "
     lines = [f"{indent}subgraph {quote('cluster_' + c.id)} {{"]
     if c.kind == "flow":
-        style = dict(label=c.title, style="rounded", color="#444444", fontsize=14,
-                     labeljust="l", fontname=f"{FONT}-Bold", penwidth=1.2, margin=10)
-    elif c.kind == "repeat":
-        title = c.title if not (view.options.params and c.params) else \
-            f"{c.title}\n({c.params:,} params in all)"
-        style = dict(label=title, style="rounded,filled", fillcolor="#f4f4f4",
-                     color="#888888", fontsize=12, labeljust="r", labelloc="b",
-                     fontname=FONT)
-    else:
-        style = dict(label=c.title, style="rounded,dashed", color="#aaaaaa", fontsize=9,
-                     fontcolor="#666666", labeljust="r", fontname=FONT)
+        style = dict(sortv=order if view.ports else None, label=c.title, style="rounded",
+                     color="#444444", fontsize=14, labeljust="l",
+                     fontname=f"{FONT}-Bold", penwidth=1.2, margin=10)
+    elif c.kind == "repeat":  # titled by the note beside its first layer or under its last
+        style = dict(label="", style="rounded,filled", fillcolor="#f4f4f4", color="#888888")
+    else:  # a block: outlined, unnamed, as the paper names no module instance
+        style = dict(label=c.title, style="rounded,dashed", color="#aaaaaa")
     lines.append(inner + "graph " + _attrs(**style))
     lines += _items(c.items, view, ops, inner)
+    lines += _levels(c, view, inner)
+    if c.beside:
+        note, first = c.beside
+        lines.append(f"{inner}{{rank=same; {quote(note)}; {quote(first)}}}")
+        lines.append(f"{inner}{quote(note)} -> {quote(first)} [style=\"invis\"]")
+    if c.under:
+        note, last = c.under
+        lines.append(f"{inner}{quote(last)} -> {quote(note)} [style=\"invis\"]")
     lines.append(f"{indent}}}")
     return lines
+
+
+def _levels(c: Cluster, view: View, indent: str) -> list[str]:
+    """Branch heads on one rank, chained by unseen edges: a flat edge's tail lies left of its
+    head, which fixes their left-to-right order.  (A shortcut's unseen points are only
+    levelled: their common group keeps them in one straight line.)"""
+    out = []
+    for group in c.level:
+        out.append(f"{indent}{{rank=same; " + "; ".join(quote(b) for b in group) + "}")
+        if not any(view.boxes[b].kind == "via" for b in group):
+            out += [f"{indent}{quote(a)} -> {quote(b)} [style=\"invis\"]"
+                    for a, b in zip(group, group[1:])]
+    return out
 
 
 def _items(items: list[str | Cluster], view: View, ops: dict[str, str],
            indent: str) -> list[str]:
     out = []
+    flows = 0
     for item in items:
         if isinstance(item, Cluster):
-            out += _cluster(item, view, ops, indent)
+            flows += item.kind == "flow"
+            out += _cluster(item, view, ops, indent, flows)
         else:
             out.append(indent + _node(view.boxes[item], view, ops.get(item, "")))
     return out
@@ -137,20 +169,27 @@ def to_dot(view: View, ops: dict[str, str], title: str) -> str:
     """The DOT source of ``view``; ``ops`` gives each layer box's op (for its colour)."""
     o = view.options
     caption = [title, *view.notes]
+    columns = [c for c in view.root.items if isinstance(c, Cluster) and c.kind == "flow"]
+    # columns: each flow is laid out on its own (ranks shared between columns would open gaps
+    # in one column wherever another has a border) and the packer sets them side by side in
+    # spec order (sortv), tops aligned, in one row of at most three (more flows: two a row, so a
+    # deep network keeps a page's proportions); chain: one layout, ranks shared.
+    per_row = len(columns) if len(columns) <= 3 else 2
+    layout = dict(pack="true", packmode=f"array_tu{per_row}") if view.ports else \
+        dict(newrank="true")
     lines = [
         f"digraph {quote(view.name)} {{",
-        "    " + "graph " + _attrs(rankdir=o.direction, newrank="true", fontname=FONT,
-                                   fontsize=11, nodesep=0.25, ranksep=0.22, labelloc="b",
-                                   label=_caption(caption)),
+        "    " + "graph " + _attrs(rankdir=o.direction, **layout, ordering="out",
+                                   fontname=FONT, fontsize=11, nodesep=0.25, ranksep=0.22,
+                                   labelloc="b", label=_caption(caption)),
         "    " + "node " + _attrs(shape="box", fontname=FONT, fontsize=11, height=0.32,
                                   margin="0.12,0.04", penwidth=0.8),
         "    " + "edge " + _attrs(arrowsize=0.6, color="#333333", penwidth=0.9),
     ]
     lines += _items(view.root.items, view, ops, "    ")
-    lines += ["    " + _edge(e) for e in view.edges]
-    if view.ports:
-        tops = [b.id for b in view.boxes.values() if b.kind == "input"] + view.ports
-        lines.append("    {rank=same; " + "; ".join(quote(t) for t in tops) + "}")
+    lines += _levels(view.root, view, "    ")
+    # a link between two columns is not drawn: the columns' "feature maps" nodes say it
+    lines += ["    " + _edge(e, view) for e in view.edges if not (view.ports and e.cross)]
     lines.append("}")
     return "\n".join(lines) + "\n"
 

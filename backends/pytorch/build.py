@@ -28,7 +28,7 @@ from xdsl.backends.pytorch.codegen import (
 )
 from xdsl.backends.pytorch.lowering import Plan, lower
 
-from xdsl.api import Spec, parse
+from xdsl.api import Spec, check_keywords, old_mapping, options_of, parse
 from xdsl.graph import Limits
 
 Init = Literal["kaiming", "torch"]
@@ -173,25 +173,32 @@ def to_graph(spec: str | os.PathLike[str] | Spec | nx.DiGraph,
              ) -> nx.DiGraph:
     if isinstance(spec, nx.DiGraph):
         if params:
-            raise ValueError("params apply to a spec, not to an already built graph")
+            raise ValueError("spec parameters apply to a spec, not to a built graph: set them "
+                             "with xdsl.graph(spec, ...)")
         return spec
     return parse(spec).graph(limits, **dict(params or {}))
 
 
-def compile_network(spec: str | os.PathLike[str] | Spec | nx.DiGraph, *,
-                    params: Mapping[str, Any] | None = None, seed: int = 0,
+def compile_network(spec: str | os.PathLike[str] | Spec | nx.DiGraph, /, *, seed: int = 0,
                     init: Init = "kaiming", optimize: bool = False,
                     memory_format: MemoryFormat = "auto", device: str | torch.device = "cpu",
-                    inplace: bool = True, limits: Limits | None = None) -> CompiledNetwork:
+                    inplace: bool = True, limits: Limits | None = None,
+                    **params: Any) -> CompiledNetwork:
     """Spec (path, shipped name, text, parsed ``Spec``) or graph IR → initialised module.
 
-    ``params`` override the spec's parameters. ``seed`` and ``init`` fix the initial weights
+    Keywords other than the options set the spec's parameters: ``compile("xception",
+    classes=10, seed=1)``; a spec parameter named like an option is set on the graph,
+    ``compile(xdsl.graph(spec, seed=3), seed=1)``. ``seed`` and ``init`` fix the initial weights
     (see :func:`initialise`). ``memory_format`` is the layout ``forward`` converts inputs to;
     ``auto`` picks it per device (:func:`pick_memory_format`). ``optimize`` returns the eval-only
     module of :func:`xdsl.backends.pytorch.inference.optimize` (batch norm folded,
     channels_last). ``inplace=False`` keeps every op out of place (for full backward hooks,
     see :mod:`.codegen`). The module is returned in training mode (eval mode when optimised).
     """
+    params = old_mapping(params, "params", "compile")
+    if not isinstance(spec, nx.DiGraph):
+        spec = parse(spec)
+        check_keywords(spec, params, "compile", options_of(compile_network))
     g = to_graph(spec, params, limits)
     plan = lower(g)
     dev = resolve_device(device)
@@ -210,9 +217,10 @@ def compile_network(spec: str | os.PathLike[str] | Spec | nx.DiGraph, *,
     return model
 
 
-def load(path: str | os.PathLike[str], **params: Any) -> CompiledNetwork:
-    """The module of the spec at ``path`` (or a shipped spec's name) at ``params``."""
-    return compile_network(path, params=params)
+def load(spec: str | os.PathLike[str] | Spec, /, **params: Any) -> CompiledNetwork:
+    """The module of a spec (path, shipped name, text) with its parameters set by keyword, with
+    the default options of :func:`compile_network`."""
+    return compile_network(spec, **params)
 
 
 def export_python(target: str | os.PathLike[str] | Spec | nx.DiGraph | CompiledNetwork, *,

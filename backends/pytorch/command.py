@@ -15,11 +15,13 @@ import click
 
 from xdsl.cli import EXIT_INTERNAL, _limits, _parse_sets, handle_errors, spec_options
 from xdsl.ops import fmt_shape
+from xdsl.progress import Status, quiet_option
+from xdsl.threads import apply, choose_threads, threads_option
 
 _PATH = click.Path(dir_okay=False, path_type=Path)
 
 
-@click.command()
+@click.command(short_help="Compile SPEC to a PyTorch module checked against its counts.")
 @spec_options
 @click.option("-o", "--output", type=_PATH,
               help="Save the state_dict: .safetensors → safetensors, any other suffix → "
@@ -28,7 +30,7 @@ _PATH = click.Path(dir_okay=False, path_type=Path)
               help="Write a standalone PyTorch file (no xdsl import) defining the network.")
 @click.option("--onnx", type=_PATH, help="Export to ONNX and check the file with onnx.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+              show_default=True, help="Output format of the per-block (or per-layer) table.")
 @click.option("--layers", "per_layer", is_flag=True, help="One row per layer, not per block.")
 @click.option("--optimize", is_flag=True,
               help="Inference module: batch norm folded into convolutions, channels_last. "
@@ -41,22 +43,27 @@ _PATH = click.Path(dir_okay=False, path_type=Path)
 @click.option("--memory-format", type=click.Choice(["auto", "channels_last", "contiguous"]),
               default="auto", show_default=True,
               help="Layout the module converts inputs to; auto picks the faster per device.")
+@threads_option
+@quiet_option
 @handle_errors
 def compile_command(spec: str, sets: tuple[str, ...], output: Path | None,
                     export_py: Path | None, onnx: Path | None, fmt: str, per_layer: bool,
                     optimize: bool, seed: int, init: str, device: str, memory_format: str,
-                    **kw: Any) -> None:
+                    threads: int | None, quiet: bool, **kw: Any) -> None:
     """Compile SPEC to a PyTorch module and check it against the graph IR."""
     for path, option in ((output, "-o"), (export_py, "--export-py"), (onnx, "--onnx")):
         if path is not None and not path.resolve().parent.is_dir():  # before the slow part
             raise click.BadParameter(f"the folder {path.parent} does not exist",
                                      param_hint=option)
-    import torch
-    from xdsl.backends.pytorch.build import compile_network, export_python
-    from xdsl.backends.pytorch.verify import layer_rows, verify
+    status = Status(False if quiet else None)
+    with status.stage("loading PyTorch"):
+        import torch
+        from xdsl.backends.pytorch.build import compile_network, export_python
+        from xdsl.backends.pytorch.verify import layer_rows, verify
 
     from xdsl.api import parse
 
+    threads = apply(choose_threads(threads))
     limits = _limits(kw)
     if device == "cuda" and not torch.cuda.is_available():
         raise click.UsageError("--device cuda: no CUDA device is available")
@@ -66,17 +73,20 @@ def compile_command(spec: str, sets: tuple[str, ...], output: Path | None,
         except ImportError:
             raise click.UsageError("saving .safetensors needs `pip install safetensors`; "
                                    "or use a .pt file (torch.save)") from None
-    parsed = parse(spec)
-    g = parsed.graph(limits, **_parse_sets(sets))
-    model = compile_network(g, seed=seed, init=init, memory_format=memory_format,  # type: ignore[arg-type]
-                            device=device)
-    checks = verify(model, g)
-    rows = layer_rows(model, g)
+    with status.stage("reading the spec"):
+        g = parse(spec).graph(limits, **_parse_sets(sets))
+    with status.stage("building the module"):
+        model = compile_network(g, seed=seed, init=init, memory_format=memory_format,  # type: ignore[arg-type]
+                                device=device)
+    with status.stage("verifying against the graph IR"):
+        checks = verify(model, g)
+        rows = layer_rows(model, g)
     final, notes = model, []
     if optimize:
-        final, note = _optimize(model, g)
+        with status.stage("folding batch norms and checking the outputs"):
+            final, note = _optimize(model, g)
         notes.append(note)
-    report = _report(g, model, checks, rows, per_layer, seed, notes)
+    report = _report(g, model, checks, rows, per_layer, seed, notes, threads)
     click.echo(json.dumps(report, indent=2) if fmt == "json" else _table(report, per_layer))
     bad = [c for c in checks if not c.ok]
     if bad:
@@ -88,12 +98,13 @@ def compile_command(spec: str, sets: tuple[str, ...], output: Path | None,
     for path, what in ((output, "state_dict"), (export_py, "PyTorch source"), (onnx, "ONNX")):
         if path is None:
             continue
-        if path is output:
-            _save_state(final, path, g)
-        elif path is export_py:
-            path.write_text(export_python(final, source_name=spec), encoding="utf-8")
-        else:
-            _export_onnx(final, path, g)
+        with status.stage(f"writing the {what}" if path is not onnx else "exporting ONNX"):
+            if path is output:
+                _save_state(final, path, g)
+            elif path is export_py:
+                path.write_text(export_python(final, source_name=spec), encoding="utf-8")
+            else:
+                _export_onnx(final, path, g)
         click.echo(f"wrote {what} to {path}", err=fmt == "json")
 
 
@@ -127,7 +138,7 @@ def _fmt(v: Any) -> str:
 
 
 def _report(g: Any, model: Any, checks: list[Any], rows: list[dict[str, Any]],
-            per_layer: bool, seed: int, notes: list[str]) -> dict[str, Any]:
+            per_layer: bool, seed: int, notes: list[str], threads: int) -> dict[str, Any]:
     from xdsl.backends.pytorch.verify import block_rows
 
     nodes = g.nodes
@@ -141,6 +152,7 @@ def _report(g: Any, model: Any, checks: list[Any], rows: list[dict[str, Any]],
         "memory_format": "channels_last" if model.memory_format == _channels_last()
         else "contiguous",
         "seed": seed,
+        "threads": threads,
         "trainable": checks[0].actual,
         "non_trainable": checks[1].actual,
         "macs": sum(r["macs"] for r in rows),
@@ -194,10 +206,12 @@ def _save_state(model: Any, path: Path, g: Any) -> None:
 
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     if path.suffix == ".safetensors":
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
         meta = {"network": g.graph["name"], "params": json.dumps(g.graph.get("params", {}))}
-        save_file(state, str(path), metadata=meta)
+        # written through a file opened as torch.save opens it, so the umask sets its mode:
+        # safetensors' own save_file creates it readable by the owner only
+        path.write_bytes(save(state, metadata=meta))
     else:
         torch.save(state, path)
 

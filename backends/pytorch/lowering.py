@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import networkx as nx
+from xdsl.backends.pytorch.pytext import literal as _literal
 
 from xdsl.graph import LayerNode, layers
 from xdsl.ops import Shape
@@ -53,19 +54,6 @@ class Call:
 
 def _build(value: Any, namespace: Mapping[str, Any]) -> Any:
     return value.build(namespace) if isinstance(value, Call) else value
-
-
-def _literal(value: Any) -> str:
-    if isinstance(value, Call):
-        return value.source()
-    if isinstance(value, bool | int | str) or value is None:
-        return repr(value)
-    if isinstance(value, float):
-        return repr(value) if value == value and abs(value) != float("inf") else \
-            f'float("{value}")'
-    if isinstance(value, tuple):
-        return f"({', '.join(map(_literal, value))}{',' if len(value) == 1 else ''})"
-    raise TypeError(f"cannot print {value!r} as source")
 
 
 # ---- the table -------------------------------------------------------------------------------
@@ -224,7 +212,7 @@ def _pool(kind: str) -> ForwardRule:
 
 def _elu(e: Emit) -> str:
     alpha = getattr(e.node.attrs, "alpha", 1.0)  # `act elu` has no alpha
-    return f"F.elu({e.x})" if alpha == 1.0 else f"F.elu({e.x}, {alpha!r})"
+    return f"F.elu({e.x})" if alpha == 1.0 else f"F.elu({e.x}, {_literal(alpha)})"
 
 
 _ACTIVATIONS: dict[str, ForwardRule] = {
@@ -274,7 +262,7 @@ LOWERINGS: dict[str, Lowering] = {
     # global max pooling's backward reads its output (torch.amax)
     "maxpool": Lowering(_pool("max"), donates=lambda node: not node.is_global),
     "avgpool": Lowering(_pool("avg"), donates=_always),
-    "dropout": Lowering(lambda e: f"F.dropout({e.x}, {e.node.attrs.p!r}, self.training)"),
+    "dropout": Lowering(lambda e: f"F.dropout({e.x}, {_literal(e.node.attrs.p)}, self.training)"),
     "flatten": Lowering(lambda e: f"torch.flatten({e.x}, 1)"),
     "add": Lowering(_add, donates=_always),
     "concat": Lowering(lambda e: f"torch.cat([{', '.join(e.args)}], 1)", donates=_always),

@@ -19,7 +19,8 @@ def test_torchrun_with_two_processes_trains_and_writes_one_checkpoint(tmp_path: 
     run = tmp_path / "run"
     cmd = torchrun_command(2, ["train", "mini_xception", "--set", "width=8", "--shapes-train",
                                "320", "--shapes-val", "50", "--batch-size", "16", "--epochs", "2",
-                               "--lr", "0.05", "--run-dir", str(run), "--no-progress"])
+                               "--lr", "0.05", "--run-dir", str(run), "--no-progress",
+                               "--no-tensorboard"])
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env,
                           cwd=tmp_path)

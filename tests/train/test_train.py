@@ -43,7 +43,7 @@ def test_training_learns_the_shapes(tmp_path: Path) -> None:
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5, 6]
     assert {"train_loss", "val_top1", "val_top5", "img_per_s", "lr"} <= set(rows[0])
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]
-    assert rows[-1]["lr"] == pytest.approx(0.05 * 0.94 ** 3)  # for the next step: 3 decays
+    assert rows[-1]["lr"] == pytest.approx(0.05 * 0.94 ** 2)  # epoch 6's steps: 2 decays
     csv_lines = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
     assert csv_lines[0].startswith("epoch,step,train_loss") and len(csv_lines) == 7
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["steps"] == 300

@@ -17,6 +17,9 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from xdsl.progress import quiet_option
+from xdsl.threads import threads_option
+
 from .config import DataConfig, TrainConfig
 from .errors import Interrupted, TrainError
 from .recipes import RECIPES, recipe
@@ -110,7 +113,7 @@ def _data_config(kw: dict[str, Any], base: DataConfig | None = None) -> DataConf
                          for k, v in values.items()})
 
 
-@click.command()
+@click.command(short_help="Train SPEC with the Xception paper's recipes.")
 @click.argument("spec", required=False)
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
               help="Override a network parameter (repeatable).")
@@ -118,13 +121,14 @@ def _data_config(kw: dict[str, Any], base: DataConfig | None = None) -> DataConf
 @click.option("--recipe", "recipe_name", type=click.Choice(sorted(RECIPES)), default="imagenet",
               show_default=True, help="The paper's ImageNet or JFT recipe; the options below "
                                       "override its fields.")
-@click.option("--epochs", type=click.IntRange(1), help="[imagenet/jft: 100]")
+@click.option("--epochs", type=click.IntRange(1), help="Passes over the training data.  "
+                                                      "[imagenet/jft: 100]")
 @click.option("--batch-size", type=click.IntRange(1), help="Per process.  [32]")
-@click.option("--optimizer", type=click.Choice(["sgd", "rmsprop"]), help="[imagenet: sgd, "
-                                                                        "jft: rmsprop]")
+@click.option("--optimizer", type=click.Choice(["sgd", "rmsprop"]),
+              help="Optimizer.  [imagenet: sgd, jft: rmsprop]")
 @click.option("--lr", type=click.FloatRange(0, min_open=True),
               help="Initial learning rate.  [imagenet: 0.045, jft: 0.001]")
-@click.option("--momentum", type=click.FloatRange(0, 1), help="[0.9]")
+@click.option("--momentum", type=click.FloatRange(0, 1), help="Optimizer momentum.  [0.9]")
 @click.option("--weight-decay", type=click.FloatRange(0),
               help="[1e-5; 4e-5 for Inception networks] (on conv and linear weights)")
 @click.option("--lr-decay", type=click.FloatRange(0, 1, min_open=True),
@@ -135,7 +139,8 @@ def _data_config(kw: dict[str, Any], base: DataConfig | None = None) -> DataConf
               help="Sets the spec's drop_rate parameter.  [imagenet: 0.5, jft: 0]")
 @click.option("--ema-decay", type=click.FloatRange(0, 1, max_open=True),
               help="Polyak averaging; 0 turns it off.  [0.9999]")
-@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), help="[0]")
+@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True),
+              help="Label smoothing of the cross-entropy loss.  [0]")
 @click.option("--aux-weight", type=click.FloatRange(0),
               help="Weight of side-head losses.  [0.4]")
 @click.option("--seed", type=int, default=0, show_default=True,
@@ -160,6 +165,8 @@ def _data_config(kw: dict[str, Any], base: DataConfig | None = None) -> DataConf
               help="Stop after this many steps in all, with a checkpoint (resumable).")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar (needs tqdm).  [on when stderr is a terminal]")
+@quiet_option
+@threads_option
 @click.option("--tensorboard/--no-tensorboard", default=None,
               help="TensorBoard logs in the run folder.  [on when tensorboard is installed]")
 @click.option("--nproc", type=click.IntRange(1),
@@ -169,9 +176,13 @@ def _data_config(kw: dict[str, Any], base: DataConfig | None = None) -> DataConf
 def train_command(spec: str | None, sets: tuple[str, ...], recipe_name: str, seed: int,
                   device: str, amp: str, memory_format: str, compile_: bool, eval_weights: str,
                   run_dir: str | None, resume: str | None, max_steps: int | None,
-                  progress: bool | None, tensorboard: bool | None, nproc: int | None,
-                  **kw: Any) -> None:
+                  progress: bool | None, quiet: bool, threads: int | None,
+                  tensorboard: bool | None, nproc: int | None, **kw: Any) -> None:
     """Train SPEC on --data with the paper's recipe; checkpoints and metrics go to the run folder.
+
+    Standard output gets a header, one line per epoch and the summary, each line as soon as it
+    is known (also when it goes to a file); on a terminal, standard error also shows a progress
+    bar and what the run is doing.
 
     Multi-GPU or multi-node: `torchrun --nproc-per-node N -m xdsl train ...` (or --nproc N).
     With --resume RUN_DIR, SPEC may be omitted: the run's own spec text is used.
@@ -190,11 +201,12 @@ def train_command(spec: str | None, sets: tuple[str, ...], recipe_name: str, see
                          recipe=recipe(recipe_name, **fields), run_dir=run_dir, seed=seed,
                          device=device, amp=amp, memory_format=memory_format,  # type: ignore[arg-type]
                          compile=compile_, eval_weights=eval_weights,  # type: ignore[arg-type]
-                         max_steps=max_steps, progress=progress, tensorboard=tensorboard,
-                         resume=resume)
+                         max_steps=max_steps, progress=False if quiet else progress,
+                         tensorboard=tensorboard, resume=resume,
+                         threads=threads if threads is not None else "auto")
     from .loop import train
 
-    summary = train(config, changed=_changed(ctx) if resume else None)
+    summary = train(config, changed=_changed(ctx) if resume else None, log=click.echo)
     if _main_process():
         click.echo(str(summary))
 
@@ -243,7 +255,7 @@ def _argv(ctx: click.Context, skip: set[str]) -> list[str]:
     return words
 
 
-@click.command()
+@click.command(short_help="Report a checkpoint's top-1 and top-5 accuracy.")
 @click.argument("spec", required=False)
 @click.option("--checkpoint", "checkpoint_path", required=True, type=click.Path(),
               help="A checkpoint file (last.pt, best.pt) or a run folder (its last.pt).")
@@ -253,19 +265,24 @@ def _argv(ctx: click.Context, skip: set[str]) -> list[str]:
 @click.option("--weights", type=click.Choice(["auto", "ema", "raw"]), default="auto",
               show_default=True, help="auto: the Polyak-averaged weights when the checkpoint "
                                       "has them.")
-@click.option("--split", type=click.Choice(["val", "train"]), default="val", show_default=True)
-@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
+@click.option("--split", type=click.Choice(["val", "train"]), default="val", show_default=True,
+              help="Which part of the data to evaluate on.")
+@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True,
+              help="Images per forward pass.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True)
+              show_default=True, help="auto: cuda when available.")
 @click.option("--amp", type=click.Choice(["auto", "bf16", "fp16", "off"]), default="auto",
-              show_default=True)
+              show_default=True, help="Mixed precision (CUDA only); auto: bf16 where "
+                                      "supported, else fp16.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+              show_default=True, help="Output format.")
+@threads_option
+@quiet_option
 @handle_errors
 @train_errors
 def evaluate_command(spec: str | None, checkpoint_path: str, sets: tuple[str, ...], weights: str,
                      split: str, batch_size: int, device: str, amp: str, fmt: str,
-                     **kw: Any) -> None:
+                     threads: int | None, quiet: bool, **kw: Any) -> None:
     """Top-1 and top-5 accuracy of a checkpoint on --data (default: the run's own data).
 
     SPEC defaults to the spec text stored in the checkpoint.
@@ -274,9 +291,12 @@ def evaluate_command(spec: str | None, checkpoint_path: str, sets: tuple[str, ..
 
     data = {field: kw[name] for name, field in DATA_OPTIONS.items() if kw[name] is not None}
     result, used = evaluate(spec, checkpoint_path, data, _parse_sets(sets), weights, batch_size,
-                            device, amp, split)
+                            device, amp, split, threads=threads if threads is not None else "auto",
+                            progress=False if quiet else None)
     if fmt == "json":
+        import torch
+
         click.echo(json.dumps({"checkpoint": checkpoint_path, "weights": used, "split": split,
-                               **result.__dict__}, indent=2))
+                               **result.__dict__, "threads": torch.get_num_threads()}, indent=2))
     else:
         click.echo(f"{checkpoint_path} ({used} weights, {split}): {result}")

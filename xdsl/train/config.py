@@ -35,6 +35,16 @@ class DataConfig:
     def synthetic(self) -> bool:
         return self.source == "shapes"
 
+    @property
+    def loader_workers(self) -> int:
+        """``workers``, or its default: none for shapes, up to 8 for folders (never more than
+        the CPUs this process may use)."""
+        if self.workers is not None:
+            return self.workers
+        from xdsl.threads import available_cpus
+
+        return 0 if self.synthetic else min(8, available_cpus())
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -43,7 +53,9 @@ class TrainConfig:
     ``spec`` is a path, a shipped spec's name or spec text; ``params`` are ``--set`` values,
     which win over what the data and the recipe would set (``classes``, ``image_size``,
     ``drop_rate``). ``run_dir=None`` makes ``runs/<network>-<time>``. ``max_steps`` stops (with
-    a checkpoint, as Ctrl-C does) after that many optimizer steps in total.
+    a checkpoint, as Ctrl-C does) after that many optimizer steps in total. ``threads``: torch
+    threads per process; ``auto`` picks them from the CPUs available (see :mod:`xdsl.threads`),
+    ``None`` leaves torch's setting alone.
     """
 
     spec: str = ""
@@ -61,6 +73,7 @@ class TrainConfig:
     progress: bool | None = None
     tensorboard: bool | None = None
     resume: str | None = None
+    threads: int | Literal["auto"] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -80,7 +93,7 @@ class TrainConfig:
 
 
 RUNTIME_FIELDS = ("device", "amp", "memory_format", "compile", "eval_weights", "max_steps",
-                  "progress", "tensorboard", "resume")
+                  "progress", "tensorboard", "resume", "threads")
 """How to execute, not what to compute: a resumed run takes these from the new invocation."""
 
 FIXED = ("spec", "params", "data", "seed", "recipe.batch_size", "recipe.optimizer",

@@ -166,9 +166,6 @@ def loader(dataset: Dataset, sampler: Sampler, batch: int, cfg: DataConfig, pin:
            train: bool) -> DataLoader:
     """A loader that leaves the global RNG alone (its own generator) and, for training, drops
     the last partial batch so every step has a full batch (batch norm needs more than one)."""
-    workers = cfg.workers
-    if workers is None:
-        workers = 0 if cfg.synthetic else min(8, os.cpu_count() or 1)
-    return DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers,
+    return DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=cfg.loader_workers,
                       pin_memory=pin, drop_last=train, generator=torch.Generator(),
                       persistent_workers=False)

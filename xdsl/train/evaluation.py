@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
+
+from xdsl.progress import Status
+from xdsl.threads import apply, choose_threads
 
 from . import checkpoint
 from .config import DataConfig
@@ -75,12 +78,16 @@ def scores(totals: list[float], k: int = 5) -> Scores:
 
 def evaluate(spec: str | None, checkpoint_path: str, data: dict[str, Any] | None = None,
              params: dict[str, Any] | None = None, weights: str = "auto", batch_size: int = 64,
-             device: str = "auto", amp: str = "auto", split: str = "val") -> tuple[Scores, str]:
+             device: str = "auto", amp: str = "auto", split: str = "val",
+             threads: int | Literal["auto"] | None = None, progress: bool | None = False
+             ) -> tuple[Scores, str]:
     """Accuracy of a checkpoint's weights (EMA when it has them and ``weights`` is auto).
 
     ``spec=None`` uses the spec text stored in the checkpoint; its parameters are the
     checkpoint's, updated by ``params``. ``data`` holds :class:`DataConfig` fields to change:
     none evaluates on the run's own data, a new ``source`` starts from the defaults.
+    ``threads`` as :class:`~xdsl.train.config.TrainConfig`'s; ``progress`` shows what it is
+    doing on standard error (``None``: when that is a terminal).
     Returns the scores and which weights were used (``ema`` or ``raw``).
     """
     from xdsl.backends.pytorch.build import compile_network
@@ -88,13 +95,17 @@ def evaluate(spec: str | None, checkpoint_path: str, data: dict[str, Any] | None
     from .config import TrainConfig
     from .network import build
 
-    state = checkpoint.load(checkpoint_path)
+    status = Status(progress)
+    with status.stage("reading the checkpoint"):
+        state = checkpoint.load(checkpoint_path)
     stored = TrainConfig.from_dict(state["config"]).data
     data_cfg = replace(DataConfig() if "source" in (data or {}) else stored, **(data or {}))
     names = list(state.get("classes", []))
     user = {**state["spec"]["params"], **(params or {})}
     if data_cfg.image_size is not None:
         user.pop("image_size", None)
+    if threads is not None:
+        apply(choose_threads(None if threads == "auto" else threads, data_cfg.loader_workers))
     net = build(spec or state["spec"]["text"], user, len(names), data_cfg, None)
     use = weights
     if weights == "auto":
@@ -105,7 +116,8 @@ def evaluate(spec: str | None, checkpoint_path: str, data: dict[str, Any] | None
     dev = torch.device(select_device(device, torch.cuda.is_available()))
     precision = select_precision(str(dev), amp,
                                  dev.type == "cuda" and torch.cuda.is_bf16_supported())
-    model = compile_network(net.graph, device=dev)
+    with status.stage(f"building {net.name}"):
+        model = compile_network(net.graph, device=dev)
     weights_state = state["ema"]["module"] if use == "ema" else state["model"]
     try:
         model.load_state_dict(weights_state)
@@ -121,4 +133,5 @@ def evaluate(spec: str | None, checkpoint_path: str, data: dict[str, Any] | None
     batches = loader(dataset, ShardSampler(len(dataset), 1, 0), batch_size, data_cfg,  # type: ignore[arg-type]
                      dev.type == "cuda", train=False)
     k = min(5, len(names))
-    return scores(sums(model, batches, dev, precision, model.memory_format, k), k), use
+    with status.stage(f"evaluating on {len(dataset):,} images"):  # type: ignore[arg-type]
+        return scores(sums(model, batches, dev, precision, model.memory_format, k), k), use

@@ -20,6 +20,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from xdsl.progress import Status
+from xdsl.threads import apply, busy_note, choose_threads
+
 from . import checkpoint, distributed
 from .config import TrainConfig, merge_resume
 from .data import EpochSampler, ShardSampler, class_names, loader, open_data, steps_per_epoch
@@ -47,12 +50,13 @@ def train(config: TrainConfig, changed: set[str] | None = None,
 
     When resuming, the stored configuration is used with this call's runtime settings and the
     recipe fields named in ``changed`` (see :func:`~xdsl.train.config.merge_resume`).
-    ``on_step(step, loss)`` sees every step's loss in this process; ``log`` receives progress
-    lines (default: standard error, main process only).
+    ``on_step(step, loss)`` sees every step's loss in this process; ``log`` receives the run's
+    lines: a header, notes and one line per epoch (default: standard error, main process only).
     """
+    started = time.perf_counter()
     ctx = distributed.setup(config.device)
     try:
-        return Run(config, ctx, changed or set(), on_step, log).run()
+        return Run(config, ctx, changed or set(), on_step, log, started).run()
     finally:
         distributed.teardown(ctx)
 
@@ -61,24 +65,33 @@ class Run:
     """One run in this process, set up from a config or a checkpoint; :meth:`run` runs it."""
 
     def __init__(self, config: TrainConfig, ctx: distributed.Context, changed: set[str],
-                 on_step: Callable[[int, float], None] | None, log: Log | None) -> None:
-        self.ctx, self.on_step = ctx, on_step
+                 on_step: Callable[[int, float], None] | None, log: Log | None,
+                 started: float) -> None:
+        self.ctx, self.on_step, self.started = ctx, on_step, started
         self.log: Log = (log or _stderr) if ctx.main else (lambda _: None)
-        self.state = checkpoint.load(config.resume) if config.resume else None
+        self.status = status = Status(config.progress if ctx.main else False)
+        self.state: dict[str, Any] | None = None
+        if config.resume:
+            with status.stage("reading the checkpoint"):
+                self.state = checkpoint.load(config.resume)
         if self.state is not None:
             stored = TrainConfig.from_dict(self.state["config"])
             config = merge_resume(stored, config, changed)
         self.cfg = cfg = config
         self.recipe = r = cfg.recipe
-        names = list(self.state["classes"]) if self.state else class_names(cfg.data)
-        if self.state:
-            spec = self.state["spec"]
-            self.net_info = build(spec["text"], dict(spec["params"]), len(names), cfg.data, None)
-        else:
-            self.net_info = build(cfg.spec, dict(cfg.params), len(names), cfg.data, r)
+        with status.stage("reading the spec"):
+            names = list(self.state["classes"]) if self.state else class_names(cfg.data)
+            if self.state:
+                spec = self.state["spec"]
+                self.net_info = build(spec["text"], dict(spec["params"]), len(names), cfg.data,
+                                      None)
+            else:
+                self.net_info = build(cfg.spec, dict(cfg.params), len(names), cfg.data, r)
         self.classes, self.notes = names, list(self.net_info.notes)
-        self.data = open_data(cfg.data, self.net_info.size)
+        with status.stage("reading the data"):
+            self.data = open_data(cfg.data, self.net_info.size)
         self.run_dir = self._run_dir()
+        self.threads = self._threads()
         dev = ctx.device
         if dev.type == "cuda":
             torch.backends.cudnn.benchmark = True
@@ -88,8 +101,9 @@ class Run:
         torch.manual_seed(cfg.seed + ctx.rank)  # dropout; restored from the checkpoint on resume
         from xdsl.backends.pytorch.build import compile_network
 
-        self.net = compile_network(self.net_info.graph, seed=cfg.seed,
-                                   memory_format=cfg.memory_format, device=dev)
+        with status.stage(f"building {self.net_info.name}"):
+            self.net = compile_network(self.net_info.graph, seed=cfg.seed,
+                                       memory_format=cfg.memory_format, device=dev)
         self.fmt = self.net.memory_format
         self.weight_decay = r.weight_decay if r.weight_decay is not None else \
             weight_decay_for(self.net_info.name)
@@ -105,11 +119,15 @@ class Run:
         self.ema = EMA(self.net, r.ema_decay) if r.ema_decay > 0 else None
         self.epoch = self.batch = self.step = 0
         self.partial = [0.0, 0.0, 0.0, 0.0]  # loss sum, hits, images, seconds of this epoch
+        self.session = [0, 0.0]  # training images (all processes), seconds of steps: this call
+        self.epoch_lr: float | None = None  # the learning rate of the epoch's latest step
+        self.epoch_began = started
         self.best: tuple[float, int] | None = None
         self.last_row: dict[str, Any] = {}
         if self.state:
             self._restore(self.state)
             self.state = None  # the run's own tensors hold it now
+        self.first_step = self.step
         self.model: nn.Module = self.net
         if ctx.distributed:
             self.model = nn.parallel.DistributedDataParallel(
@@ -119,6 +137,22 @@ class Run:
         self.metrics = MetricsLog(self.run_dir, ctx.main, cfg.tensorboard)
 
     # -- set-up ----------------------------------------------------------------------------------
+
+    def _threads(self) -> int:
+        """Apply ``cfg.threads`` (``None``: keep torch's count); note when other work keeps
+        the cores busy."""
+        wanted = self.cfg.threads
+        if wanted is None:
+            count = torch.get_num_threads()
+        else:
+            workers = self.cfg.data.loader_workers
+            count = apply(choose_threads(None if wanted == "auto" else wanted, workers))
+        if count > 1 and self.ctx.main and self.ctx.device.type == "cpu":
+            with self.status.stage("checking whether the CPUs are busy"):
+                note = busy_note(count)
+            if note:
+                self.notes.append(note)
+        return count
 
     def _run_dir(self) -> Path:
         cfg = self.cfg
@@ -176,12 +210,13 @@ class Run:
     # -- the run ---------------------------------------------------------------------------------
 
     def run(self) -> TrainSummary:
-        cfg, r, start = self.cfg, self.recipe, time.perf_counter()
+        cfg, r = self.cfg, self.recipe
+        threads = f"{self.threads} torch thread{'s' if self.threads != 1 else ''}"
         self.log(f"{self.net_info.name}: {len(self.data.train):,} training and "  # type: ignore[arg-type]
                  f"{len(self.data.val):,} validation images, {len(self.classes)} classes, "  # type: ignore[arg-type]
                  f"{self.data.size[0]}x{self.data.size[1]}; {r.name} recipe ({r.optimizer}, "
                  f"lr {r.lr:g}, weight decay {self.weight_decay:g}); {self.ctx.world} x "
-                 f"{self.ctx.device}, {self.precision}; run folder {self.run_dir}")
+                 f"{self.ctx.device}, {self.precision}, {threads}; run folder {self.run_dir}")
         for note in self.notes:
             self.log(f"note: {note}")
         status = "completed"
@@ -200,12 +235,12 @@ class Run:
                                           f"{self.run_dir}", str(path))
                     status = "max_steps"
                     break
-                self._end_epoch(start)
+                self._end_epoch()
                 if distributed.agree(self.ctx, stopper.requested)[0]:
                     raise Interrupted(f"stopped after epoch {self.epoch}; resume with "
                                       f"--resume {self.run_dir}", str(self.run_dir / "last.pt"))
         self.metrics.close()
-        return self._summary(status, time.perf_counter() - start)
+        return self._summary(status)
 
     def _done(self, max_steps: int | None) -> bool:
         return max_steps is not None and self.step >= max_steps
@@ -221,7 +256,7 @@ class Run:
                        self.cfg.progress if ctx.main else False)
         self.net.train()
         loss_sum, hits, seen, elapsed = self.partial
-        tick = time.perf_counter()
+        tick = self.epoch_began = time.perf_counter()
         reason = None
         try:
             for images, labels in batches:
@@ -238,6 +273,7 @@ class Run:
                 self.scaler.scale(loss).backward()
                 self.scaler.step(self.opt)
                 self.scaler.update()
+                self.epoch_lr = self.opt.param_groups[0]["lr"]  # before the schedule moves on
                 self.sched.step()
                 if self.ema is not None:
                     self.ema.update(self.net)
@@ -248,6 +284,8 @@ class Run:
                 hits += (main_output(out).argmax(1) == labels).sum().item()
                 seen += n
                 now = time.perf_counter()
+                self.session[0] += n * ctx.world
+                self.session[1] += now - tick
                 elapsed, tick = elapsed + now - tick, now
                 self.partial = [loss_sum, hits, seen, elapsed]
                 if self.on_step is not None:
@@ -284,7 +322,7 @@ class Run:
                              f"{self.opt.param_groups[0]['lr']:.3g}); the update was not applied "
                              f"and {kept}")
 
-    def _end_epoch(self, start: float) -> None:
+    def _end_epoch(self) -> None:
         ctx = self.ctx
         loss_sum, hits, seen, elapsed = distributed.total(ctx, self.partial)
         elapsed /= ctx.world
@@ -299,15 +337,18 @@ class Run:
                          self.recipe.batch_size, self.cfg.data, ctx.device.type == "cuda",
                          train=False)
         k = min(5, len(self.classes))
-        s = scores(distributed.total(ctx, sums(module, batches, ctx.device, self.precision,
-                                               self.fmt, k)), k)
+        with self.status.stage(f"validating on {len(val):,} images"):  # type: ignore[arg-type]
+            s = scores(distributed.total(ctx, sums(module, batches, ctx.device, self.precision,
+                                                   self.fmt, k)), k)
         self.epoch += 1
         self.batch = 0
         self.partial = [0.0] * 4
+        now = time.perf_counter()
+        lr = self.epoch_lr if self.epoch_lr is not None else self.opt.param_groups[0]["lr"]
         row = {"epoch": self.epoch, "step": self.step, "train_loss": loss_sum / max(seen, 1),
                "train_top1": hits / max(seen, 1), "val_loss": s.loss, "val_top1": s.top1,
                "val_top5": s.top5, "img_per_s": seen / max(elapsed, 1e-9),
-               "lr": self.opt.param_groups[0]["lr"], "time_s": time.perf_counter() - start,
+               "lr": lr, "time_s": now - self.started,
                "weights": "ema" if module is not self.net else "raw"}
         self.last_row = row
         self.metrics.write(row)
@@ -316,7 +357,8 @@ class Run:
             self.best = (s.top1, self.epoch)
         self.log(f"epoch {self.epoch}/{self.recipe.epochs}: train loss {row['train_loss']:.4f} "
                  f"acc {row['train_top1']:.3f} | val top-1 {s.top1:.4f} top-{k} {s.top5:.4f} "
-                 f"({row['weights']}) | {row['img_per_s']:,.1f} img/s | lr {row['lr']:.4g}")
+                 f"({row['weights']}) | lr {row['lr']:.4g} | {row['img_per_s']:,.1f} img/s | "
+                 f"{now - self.epoch_began:,.1f} s (total {row['time_s']:,.1f} s)")
         self._save(best=best)
 
     def _save(self, best: bool) -> Path:
@@ -341,18 +383,23 @@ class Run:
                      "params": self.net_info.params},
             "config": self.cfg.to_dict(),
         }
-        return checkpoint.save(self.run_dir, state, best)
+        with self.status.stage("writing the checkpoint"):
+            return checkpoint.save(self.run_dir, state, best)
 
-    def _summary(self, status: str, elapsed: float) -> TrainSummary:
+    def _summary(self, status: str) -> TrainSummary:
         sums_ = distributed.checksum(self.net.state_dict())
         checksums = [str(c) for c in distributed.gather(self.ctx, sums_)]
-        rows = [self.last_row] if self.last_row else []
+        step_s = distributed.total(self.ctx, [self.session[1]])[0] / self.ctx.world
+        images = self.session[0]
         best_path = self.run_dir / checkpoint.BEST
+        elapsed = time.perf_counter() - self.started
         summary = TrainSummary(
             run_dir=str(self.run_dir), network=self.net_info.name, params=self.net_info.params,
             status=status, epochs=self.epoch, steps=self.step, elapsed_s=elapsed,
-            img_per_s=rows[0]["img_per_s"] if rows else 0.0, device=str(self.ctx.device),
-            precision=str(self.precision), world=self.ctx.world,
+            img_per_s=images / elapsed, device=str(self.ctx.device),
+            precision=str(self.precision), world=self.ctx.world, images=images,
+            session_steps=self.step - self.first_step,
+            train_img_per_s=images / step_s if step_s > 0 else 0.0, threads=self.threads,
             best_top1=self.best[0] if self.best else None,
             best_epoch=self.best[1] if self.best else None, last=self.last_row,
             checkpoint=str(self.run_dir / checkpoint.LAST),

@@ -68,7 +68,9 @@ class Progress:
     def __init__(self, total: int, initial: int, label: str, enabled: bool | None) -> None:
         self.bar: Any = None
         if enabled is None:
-            enabled = sys.stderr.isatty()
+            from xdsl.progress import stderr_is_terminal
+
+            enabled = stderr_is_terminal()
         if enabled:
             try:
                 from tqdm import tqdm

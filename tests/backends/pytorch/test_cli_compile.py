@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -100,3 +105,88 @@ def test_onnx_export_is_checked(tmp_path: Path) -> None:
     assert [i.name for i in graph.input] == ["image"]
     assert graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
     assert {n.op_type for n in graph.node} >= {"Conv", "MaxPool", "Concat"}
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
+def test_safetensors_files_get_the_mode_torch_save_gives(tmp_path: Path, umask: int) -> None:
+    """Readable as the umask allows (0o644 under the usual 022), not by the owner only."""
+    st, pt = tmp_path / "m.safetensors", tmp_path / "m.pt"
+    old = os.umask(umask)
+    try:
+        assert run("compile", TINY, "-o", str(st)).exit_code == 0
+        assert run("compile", TINY, "-o", str(pt)).exit_code == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(st.stat().st_mode) == 0o666 & ~umask == stat.S_IMODE(pt.stat().st_mode)
+
+
+@pytest.fixture
+def restore_threads() -> Iterator[None]:
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_threads_option_and_default(restore_threads: None, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.set_num_threads(2)
+    result = run("compile", TINY, "--threads", "1", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["threads"] == 1 == torch.get_num_threads()
+    from xdsl import threads
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    monkeypatch.setattr(threads, "CGROUP_V2", tmp_path / "none")
+    monkeypatch.setattr(threads, "CGROUP_V1", (tmp_path / "none", tmp_path / "none"))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    result = run("compile", TINY, "--format", "json")
+    assert json.loads(result.stdout)["threads"] == 3 == torch.get_num_threads()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert json.loads(run("compile", TINY, "--format", "json").stdout)["threads"] == 1
+
+
+def test_compile_shows_its_stages_on_a_terminal_only(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    args = ("compile", TINY, "--optimize", "-o", str(tmp_path / "m.pt"), "--export-py",
+            str(tmp_path / "m.py"))
+    plain = run(*args)
+    assert plain.exit_code == 0 and plain.stderr == ""  # not a terminal: no status at all
+    from xdsl import progress
+
+    monkeypatch.setattr(progress, "stderr_is_terminal", lambda: True)
+    shown = run(*args)
+    assert shown.exit_code == 0, shown.output
+    for stage in ("loading PyTorch", "building the module", "verifying against the graph IR",
+                  "folding batch norms and checking the outputs", "writing the state_dict",
+                  "writing the PyTorch source"):
+        assert f"{stage}…" in shown.stderr, stage
+    assert shown.stderr.endswith(progress.CLEAR)  # the status line is erased at the end
+    assert shown.stdout == plain.stdout  # what the command prints is unchanged
+    quiet = run(*args, "--quiet")
+    assert quiet.stderr == "" and quiet.stdout == plain.stdout
+
+
+def test_compile_on_a_real_terminal(tmp_path: Path) -> None:
+    """Standard error on a pseudo-terminal: the stages appear there, standard output is the
+    same as without one."""
+    leader, follower = os.openpty()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "xdsl", "compile", TINY], stdout=subprocess.PIPE,
+                            stderr=follower, env=env)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the pty closes when the process ends
+            break
+        if not chunk:
+            break
+        seen += chunk
+    stdout = proc.communicate(timeout=120)[0].decode()
+    os.close(leader)
+    assert proc.returncode == 0
+    text = seen.decode()
+    assert "building the module…" in text and "verifying against the graph IR…" in text
+    assert stdout == run("compile", TINY).stdout

@@ -135,7 +135,7 @@ def test_compiled_equals_timm_and_wrong_padding_does_not(bench: Bench) -> None:
 
 
 def test_contiguous_layout_equals_timm(bench: Bench) -> None:
-    model = xdsl.compile(SPEC, params=TIMM_LIKE, memory_format="contiguous")
+    model = xdsl.compile(SPEC, memory_format="contiguous", **TIMM_LIKE)
     load_from_timm(model, bench.timm)
     assert bench.delta(model) <= bench.tolerance
 

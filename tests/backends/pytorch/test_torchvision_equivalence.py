@@ -61,7 +61,7 @@ def copy_weights(ours: nn.Module, theirs: nn.Module) -> None:
 
 def compiled(text: str | Path = SPEC, **params) -> nn.Module:
     spec = xdsl.parse(text if isinstance(text, Path) else text)
-    return xdsl.compile(spec, params={"drop_rate": 0.0, **params}, memory_format="contiguous")
+    return xdsl.compile(spec, memory_format="contiguous", **{"drop_rate": 0.0, **params})
 
 
 @pytest.fixture(scope="module")
