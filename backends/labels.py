@@ -79,13 +79,29 @@ def _bn(n: LayerNode) -> str:
 
 
 def _act(n: LayerNode) -> str:
-    kind = n.attrs.kind  # type: ignore[attr-defined]
-    return "Identity" if kind == "none" else OPS[kind].label if kind in OPS else kind
+    """``act leaky_relu slope=0.2`` reads as the activation it names: "LeakyReLU, slope=0.2"."""
+    op, attrs = n.attrs.resolved()  # type: ignore[attr-defined]
+    return label(n.model_copy(update={"op": op, "attrs": attrs}))
 
 
 def _elu(n: LayerNode) -> str:
     alpha = n.attrs.alpha  # type: ignore[attr-defined]
     return "ELU" if alpha == 1 else f"ELU, alpha={alpha:g}"
+
+
+def _leaky_relu(n: LayerNode) -> str:
+    slope = n.attrs.slope  # type: ignore[attr-defined]
+    return "LeakyReLU" if slope == 0.01 else f"LeakyReLU, slope={slope:g}"
+
+
+def _gelu(n: LayerNode) -> str:
+    tanh = n.attrs.approximate == "tanh"  # type: ignore[attr-defined]
+    return "GELU, tanh approximation" if tanh else "GELU"
+
+
+def _groupnorm(n: LayerNode) -> str:
+    groups = n.attrs.groups  # type: ignore[attr-defined]
+    return f"GroupNorm, {groups} group{'s' if groups != 1 else ''}"
 
 
 def _input(n: LayerNode) -> str:
@@ -103,6 +119,9 @@ LABELS: dict[str, Callable[[LayerNode], str]] = {
     "bn": _bn,
     "act": _act,
     "elu": _elu,
+    "leaky_relu": _leaky_relu,
+    "gelu": _gelu,
+    "groupnorm": _groupnorm,
     "dropout": lambda n: f"Dropout {n.attrs.p:g}",  # type: ignore[attr-defined]
     "linear": lambda n: f"Linear {n.attrs.units}",  # type: ignore[attr-defined]
     "add": lambda n: "+",

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 import networkx as nx
 
 from . import tree as t
-from .diagnostics import Collector, Diagnostic, Note, Source, SpecError, did_you_mean
+from .diagnostics import Collector, Diagnostic, Note, Source, Span, SpecError, did_you_mean
+from .files import SpecFileError, exists, read_spec_bytes
 from .graph import Limits, build_graph, totals
 from .ops import fmt_shape
 from .params import ParamError, resolve_params
@@ -34,6 +35,8 @@ class Spec:
     source: Source
     audit_source: Source | None = None
     origin: str = ""  # "variant `x` (file:line)", noted on errors raised in the base's text
+    files: tuple[str, ...] = ()
+    """The files it was read from: a variant's own, then its base's (`compile` writes none)."""
 
     @property
     def name(self) -> str:
@@ -73,12 +76,17 @@ def shipped_specs() -> dict[str, Path]:
     return found
 
 
-def read_source(spec: str | os.PathLike[str]) -> Source:
-    """Spec text from a path, a shipped spec's name, or the text itself."""
-    if isinstance(spec, str) and "\n" in spec:
+def read_source(spec: str | os.PathLike[str], *, max_bytes: int | None = None) -> Source:
+    """Spec text from a path, a shipped spec's name, or the text itself (text has a line end).
+
+    A file must be a regular file of at most ``max_bytes`` (default
+    :func:`xdsl.files.max_spec_bytes`, 1 MiB): anything else raises
+    :class:`~xdsl.files.SpecFileError` (an ``OSError``) or, over the limit, :class:`SpecError`.
+    """
+    if isinstance(spec, str) and ("\n" in spec or "\r" in spec):
         return Source(spec, "<string>")
     path = Path(spec)
-    if not path.exists():  # a shipped spec's name, also as written in a checkout: specs/NAME.x
+    if not exists(path):  # a shipped spec's name, also as written in a checkout: specs/NAME.x
         shipped = shipped_specs()
         name = str(spec).removesuffix(".x").removeprefix("specs/")
         named = shipped.get(name)
@@ -90,14 +98,26 @@ def read_source(spec: str | os.PathLike[str]) -> Source:
                                     f"{'; ' + hint if hint else ''} "
                                     "(`xdsl list` shows the shipped specs)")
         path = named
-    data = path.read_bytes()
+    return decode(read_spec_bytes(path, str(spec), max_bytes), str(spec), str(path))
+
+
+def decode(data: bytes, name: str, path: str | None = None) -> Source:
+    """Spec text from a file's bytes; bytes that are not UTF-8 are a located error."""
     try:  # a byte-order mark and Windows or old Mac line ends are accepted
         text = data.decode("utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")
-    except UnicodeDecodeError as e:
-        raise SpecError([Diagnostic(f"the spec is not UTF-8 text (byte {e.start})", None,
+    except UnicodeDecodeError as e:  # located: the text before the byte gives line and column
+        bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0  # e.start counts after it
+        shown, before = (_lines(data[bom:].decode("utf-8", "replace")),
+                         _lines(data[bom:bom + e.start].decode("utf-8")))
+        span = Span.point(before.count("\n") + 1, len(before) - before.rfind("\n"))
+        raise SpecError([Diagnostic(f"the spec is not UTF-8 text (byte {bom + e.start})", span,
                                     hint="save the file as UTF-8")],
-                        Source("", str(spec))) from None
-    return Source(text, str(spec), str(path))
+                        Source(shown, name, path)) from None
+    return Source(text, name, path)
+
+
+def _lines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def parse(spec: str | os.PathLike[str] | Spec, _seen: tuple[Path, ...] = ()) -> Spec:
@@ -109,22 +129,23 @@ def parse(spec: str | os.PathLike[str] | Spec, _seen: tuple[Path, ...] = ()) -> 
     if isinstance(tree, t.Variant):
         return _variant(tree, source, _seen)
     validate(tree, source)
-    return Spec(tree, source)
+    return Spec(tree, source, files=(source.path,) if source.path else ())
 
 
 def _variant(var: t.Variant, source: Source, seen: tuple[Path, ...]) -> Spec:
     """The base spec with the variant's settings as defaults and the variant's own audits."""
-    here = Path(source.path).resolve() if source.path else None
-    base_path = (here.parent if here else Path.cwd()) / var.base
-    if not base_path.is_file():
-        raise SpecError([Diagnostic(f"variant `{var.name}` names a base spec that does not "
-                                    f"exist: {var.base}", var.span,
-                                    hint="the path is relative to the variant's own file")],
-                        source)
-    if base_path.resolve() in seen or base_path.resolve() == here:
+    here = Path(os.path.realpath(source.path)) if source.path else None
+    base_path = _base_path(var, source, here)
+    if Path(os.path.realpath(base_path)) in (*seen, here):
         raise SpecError([Diagnostic(f"variant `{var.name}` is based on itself", var.span,
                                     hint="point `of` at the spec it varies")], source)
-    base = parse(base_path, (*seen, *([here] if here else [])))
+    try:
+        base = parse(base_path, (*seen, *([here] if here else [])))
+    except (SpecFileError, FileNotFoundError) as e:
+        reason = e.strerror if isinstance(e, SpecFileError) else "it does not exist"
+        raise SpecError([Diagnostic(f"variant `{var.name}` names a base spec that cannot be "
+                                    f"read: {_quoted(var.base)} ({reason})", var.span)],
+                        source) from None
     params = {p.name: p for p in base.network.params}
     out = Collector(source)
     for arg in var.settings:
@@ -149,7 +170,38 @@ def _variant(var: t.Variant, source: Source, seen: tuple[Path, ...]) -> Spec:
     validate_audits(network, source)
     settings = ", ".join(f"{a.name}={expr(a.value)}" for a in var.settings)
     origin = f"variant `{var.name}` ({source.name}:{var.span.line}: {settings or 'no settings'})"
-    return Spec(network, base.source, audit_source=source, origin=origin)
+    return Spec(network, base.source, audit_source=source, origin=origin,
+                files=(*([source.path] if source.path else []), *base.files))
+
+
+def _base_path(var: t.Variant, source: Source, here: Path | None) -> Path:
+    """The spec a variant's ``of`` names: a ``.x`` file (relative to the variant's own file) or a
+    shipped spec's name. Anything else is refused before it is opened, so an error never quotes
+    a file that is not a spec."""
+    if not var.base.endswith(".x"):
+        shipped = shipped_specs()
+        if var.base in shipped:
+            return shipped[var.base]
+        hint = did_you_mean(var.base, shipped)
+        raise SpecError([Diagnostic(f"variant `{var.name}` is based on {_quoted(var.base)}, "
+                                    "which is not a spec", var.span,
+                                    hint="a base is a `.x` file (its path relative to the "
+                                         "variant's file) or a shipped spec's name, such as "
+                                         "`xception`" + (f"; {hint}" if hint else ""))],
+                        source)
+    base_path = (here.parent if here else Path.cwd()) / var.base
+    if not exists(base_path):
+        raise SpecError([Diagnostic(f"variant `{var.name}` names a base spec that does not "
+                                    f"exist: {_quoted(var.base, quotes='')}", var.span,
+                                    hint="the path is relative to the variant's own file")],
+                        source)
+    return base_path
+
+
+def _quoted(text: str, quotes: str = '"', most: int = 80) -> str:
+    """A path from a spec as a message shows it: quoted, and cut short when very long."""
+    shown = text if len(text) <= most else f"{text[:most // 2]}…{text[-most // 2:]}"
+    return f"{quotes}{shown}{quotes}"
 
 
 def _setting(var: t.Variant, name: str) -> t.Arg | None:

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from .diagnostics import SpecError
+from .files import DEFAULT_MAX_SPEC_BYTES, SpecFileError, size, spec_size_limit
 from .graph import Limits
 from .params import ParamError
 
@@ -63,20 +64,56 @@ def common_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      type=click.IntRange(1), help="Largest channel count accepted."),
         click.option("--max-layers", default=100_000, show_default=True,
                      type=click.IntRange(1), help="Largest number of expanded layers."),
+        click.option("--max-work", default=150_000, show_default=True,
+                     type=click.IntRange(1),
+                     help="Most elaboration steps (statements elaborated, once per iteration "
+                          "and per block call that reaches them)."),
+        click.option("--max-activation-memory", default="4GiB", show_default=True,
+                     help="Budget for the feature maps alive at once in a forward pass, as "
+                          "float32 (at batch 1; compile checks its own batch)."),
     ]
     for option in reversed(options):
         f = option(f)
-    return f
+    return spec_size_option(f)
+
+
+def spec_size_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--max-spec-size: the largest spec file the command reads (a variant's base too)."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, max_spec_size: str, **kwargs: Any) -> Any:
+        with spec_size_limit(_memory(max_spec_size)):
+            return f(*args, **kwargs)
+
+    return click.option("--max-spec-size", default=size(DEFAULT_MAX_SPEC_BYTES).replace(" ", ""),
+                        show_default=True, metavar="SIZE",
+                        help="Largest spec file read (a variant's base too).")(wrapper)
 
 
 def _limits(kw: dict[str, Any]) -> Limits:
     return Limits(max_param_bytes=_memory(kw.pop("max_param_memory")),
                   max_repeat=kw.pop("max_repeat"), max_channels=kw.pop("max_channels"),
-                  max_nodes=kw.pop("max_layers"))
+                  max_nodes=kw.pop("max_layers"), max_work=kw.pop("max_work"),
+                  max_activation_bytes=_memory(kw.pop("max_activation_memory")))
+
+
+def _os_error(e: OSError) -> str:
+    """What failed, for an input or output error that reached the command's top."""
+    import traceback
+
+    reason = e.strerror or str(e)
+    if e.filename is not None:
+        return f"{e.filename}: {reason}"
+    if any(frame.f_code.co_name == "echo" and "click" in frame.f_code.co_filename
+           for frame, _ in traceback.walk_tb(e.__traceback__)):
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - quiet the flush at exit
+        return f"cannot write to standard output: {reason}"
+    return f"cannot write the output: {reason}"
 
 
 def handle_errors(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Spec errors → rendered diagnostics and exit 1; usage errors → exit 2; no tracebacks."""
+    """Spec errors → rendered diagnostics and exit 1; usage errors → exit 2; an output that
+    cannot be written (a full disk) → ``Error: ...`` and exit 1; no tracebacks."""
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -86,6 +123,8 @@ def handle_errors(f: Callable[..., Any]) -> Callable[..., Any]:
             click.echo(e.render(color=sys.stderr.isatty()), err=True)
             sys.exit(EXIT_INVALID_SPEC)
         except ParamError as e:
+            raise click.UsageError(str(e)) from None
+        except SpecFileError as e:  # a device, a FIFO, unreadable: names the file and why
             raise click.UsageError(str(e)) from None
         except FileNotFoundError as e:
             raise click.UsageError(str(e).strip('"')) from None
@@ -99,6 +138,8 @@ def handle_errors(f: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except OSError as e:  # a full disk, standard output on /dev/full, a vanished folder
+            raise click.ClickException(_os_error(e)) from None
         except Exception as e:  # a bug in xdsl, not in the spec
             if os.environ.get("XDSL_DEBUG"):
                 raise
@@ -270,43 +311,60 @@ def diff(specs: tuple[str, ...], sets: tuple[str, ...], fmt: str, **kw: Any) -> 
                 type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--check", is_flag=True, help="Change nothing; exit 1 if a file would change.")
 @click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff instead.")
+@spec_size_option
 @handle_errors
 def fmt(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
     """Rewrite each spec FILE in the canonical layout (`-` reads standard input, writes
     standard output).
 
-    Comments are kept; the result parses to the same tree as the input.
+    Comments are kept byte for byte (less trailing spaces and tabs); the result is checked to
+    parse to the same tree, and a file is replaced whole (written beside it, then renamed) or
+    not at all.
     """
     import difflib
+    from pathlib import Path
 
-    from .api import read_source
-    from .diagnostics import Source
+    from .api import decode, read_source
+    from .files import max_spec_bytes, read_spec_bytes, too_large, write_atomically
     from .printer import format_source
 
     changed = []
     for path in paths:
         if path == "-":
-            click.echo(format_source(Source(sys.stdin.read(), "<stdin>")), nl=False)
+            limit = max_spec_bytes()
+            data = sys.stdin.buffer.read(limit + 1)
+            if len(data) > limit:
+                raise too_large(data[:limit], limit, "<stdin>", None)
+            click.echo(format_source(decode(data, "<stdin>")), nl=False)
             continue
-        with open(path, "rb") as f:
-            raw = f.read()
-        source = read_source(path)  # decoded as `xdsl check` reads it (BOM, line ends)
+        source = read_source(path)  # a regular file, capped, decoded as `xdsl check` reads it
         out = format_source(source)
-        text = raw.decode("utf-8", errors="replace")
-        if out == text:
+        raw = read_spec_bytes(Path(path), path)
+        if out.encode("utf-8") == raw:
             continue
         changed.append(path)
         if show_diff:
-            click.echo("".join(difflib.unified_diff(text.splitlines(True), out.splitlines(True),
+            text = raw.decode("utf-8", errors="replace")
+            click.echo("".join(difflib.unified_diff(_keep_ends(text), _keep_ends(out),
                                                     path, path)), nl=False)
         elif not check:
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(out)
+            try:
+                write_atomically(path, out)
+            except OSError as e:
+                raise click.ClickException(f"cannot write {path}: {e.strerror}; it is left "
+                                           "as it was") from None
     verb = "would reformat" if check or show_diff else "reformatted"
     for path in changed:
         click.echo(f"{verb} {path}", err=True)
     if check and changed:
         sys.exit(EXIT_INVALID_SPEC)
+
+
+def _keep_ends(text: str) -> list[str]:
+    """Lines with their ends, broken only where the lexer breaks them (at ``\\n``)."""
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]
 
 
 @main.command(short_help="Print a paper's architecture table, audit table and fingerprint.")

@@ -84,9 +84,28 @@ class Diagnostic:
         return [n if isinstance(n, Note) else Note(n) for n in (*self.notes, *self.trace)]
 
 
+def normalize_line_ends(text: str) -> str:
+    """``\r\n`` and ``\r`` as ``\n``: the one place where line ends are decided."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of spec text, as the lexer counts them: a line ends at ``\n``, ``\r\n`` or
+    ``\r`` and nowhere else. Form feeds, vertical tabs, U+001C-U+001E, NEL and U+2028/U+2029,
+    where Python's ``str.splitlines`` also breaks, are ordinary characters (in comments, say)."""
+    lines = normalize_line_ends(text).split("\n")
+    if lines[-1] == "":  # the end of the last line, not a line of its own
+        lines.pop()
+    return lines
+
+
 @dataclass
 class Source:
-    """Spec text with the name it is reported under (a path, or ``<string>``)."""
+    """Spec text with the name it is reported under (a path, or ``<string>``).
+
+    Its line ends are normalised to ``\n`` (see :func:`split_lines`), so the lexer, the
+    diagnostics and ``fmt`` count the same lines and columns.
+    """
 
     text: str
     name: str = "<string>"
@@ -94,7 +113,8 @@ class Source:
     lines: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.lines = self.text.splitlines()
+        self.text = normalize_line_ends(self.text)
+        self.lines = split_lines(self.text)
 
     def line(self, number: int) -> str:
         return self.lines[number - 1] if 0 < number <= len(self.lines) else ""
@@ -211,6 +231,7 @@ def render(diag: Diagnostic, source: Source | None, color: bool = False) -> str:
         start = diag.span.column
         end = diag.span.end_column if diag.span.end_line == diag.span.line else len(text)
         end = max(start, min(end, max(len(text), start)))
+        text, start, end = _window(text, start, end)
         caret = " " * (start - 1) + "^" * (end - start + 1)
         label = f" {diag.label}" if diag.label else ""
         out += [
@@ -225,6 +246,23 @@ def render(diag: Diagnostic, source: Source | None, color: bool = False) -> str:
         if diag.hint:
             out.append(f"{pad} {paint('blue', '=')} hint: {diag.hint}")
     return "\n".join(out)
+
+
+EXCERPT = 200
+"""The most characters of a source line an excerpt shows, around the column it points at."""
+
+
+def _window(text: str, start: int, end: int) -> tuple[str, int, int]:
+    """At most :data:`EXCERPT` characters of ``text`` around columns ``start``..``end``
+    (1-based), ``…`` marking what is cut, and the columns in what is shown."""
+    if len(text) <= EXCERPT:
+        return text, start, end
+    first = min(max(0, start - 1 - EXCERPT // 2), max(0, len(text) - EXCERPT))
+    last = first + EXCERPT
+    shown = ("…" if first else "") + text[first:last] + ("…" if last < len(text) else "")
+    shift = first - (1 if first else 0)
+    start = min(start - shift, len(shown))
+    return shown, start, max(start, min(end - shift, len(shown)))
 
 
 def render_all(diags: Sequence[Diagnostic], source: Source | None, color: bool = False) -> str:

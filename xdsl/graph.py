@@ -11,6 +11,12 @@ open no scope, so layers of successive iterations keep counting. A block whose w
 one residual or merge uses the block's scope for it (``entry.down1.sepconv1``, not
 ``entry.down1.residual1.sepconv1``).
 
+The work is bounded as well as the result (:class:`Limits`): elaboration steps, layers,
+parameters and feature maps, plus fixed bounds on nesting (:data:`MAX_DEPTH`) and on the errors
+collected (:data:`MAX_ERRORS`). A ``repeat`` whose remaining iterations would cross a limit is
+refused after the iterations that show it (every iteration elaborates the same statements), so
+a spec far over a limit fails at once rather than when the limit is reached.
+
 Errors never cause errors that are not real: a statement that fails leaves a *poisoned* tensor
 (``None``) as the current tensor and under its ``as`` name, and layers reading a poisoned tensor
 build nothing and report nothing more (errors that do not depend on the tensor, such as a bad
@@ -19,15 +25,15 @@ option, are still reported).  An error inside a block carries the chain of calls
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
 
 from . import tree as t
-from .diagnostics import Collector, Note, Source, Span
+from .diagnostics import Collector, Diagnostic, Note, Source, Span, SpecError
 from .evaluate import EvalError, Value, describe, evaluate
 from .ops import OPS, Attrs, NoAttrs, Pads, Shape, ShapeError, fmt_shape
 from .params import check_type, resolve_params
@@ -38,14 +44,31 @@ from .validate import walk_stmts
 Scope = tuple[str, ...]
 
 
+MAX_DEPTH = 100
+"""Bodies (of repeat, residual, branch, if, output, flow) and block calls inside each other
+while elaborating: each level costs Python stack."""
+MAX_ERRORS = 1000
+"""Errors collected before elaboration stops (the same error in every iteration of a repeat
+counts each time)."""
+
+
 class Limits(BaseModel):
     """Bounds checked while the graph is built, before any framework allocates memory."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt limit is an error, not ignored
 
     max_repeat: int = Field(1000, ge=1)
     max_channels: int = Field(65536, ge=1)
     max_param_bytes: int = Field(4 * 2**30, ge=1)
     """Budget for parameters and state as float32 (4 bytes each)."""
     max_nodes: int = Field(100_000, ge=1)
+    max_work: int = Field(150_000, ge=1)
+    """Elaboration steps: a step is a statement elaborated (a block call, a layer, a layer that
+    a ``defaults`` rule appends, a repeat, ...), once per iteration of the repeats around it,
+    whether or not it builds anything."""
+    max_activation_bytes: int = Field(4 * 2**30, ge=1)
+    """Budget for the feature maps alive at once in a forward pass, as float32: at batch 1
+    when the graph is built, at its own batch in ``xdsl compile`` (see :func:`activation_peak`)."""
 
 
 class LayerNode(BaseModel):
@@ -87,6 +110,32 @@ class _Abort(Exception):
     pass
 
 
+class _Errors(Collector):
+    """A collector that ends elaboration at :data:`MAX_ERRORS` errors and gives each error the
+    chain of block calls that led to it (built only when an error is reported: calls are many,
+    errors few)."""
+
+    def __init__(self, source: Source | None, chain: Callable[[], tuple[Note, ...]]):
+        super().__init__(source)
+        self.chain = chain
+
+    def error(self, message: str, span: Span | None, **kwargs: Any) -> None:
+        self.trace = self.chain()
+        super().error(message, span, **kwargs)
+        if len(self.diagnostics) >= MAX_ERRORS:
+            super().error(f"elaboration stopped after {MAX_ERRORS:,} errors", span,
+                          hint="fix the errors above first (the same mistake met in every "
+                               "iteration of a repeat counts each time)")
+            raise _Abort
+
+
+_LAYERS_HINT = "lower the repeat counts, or raise the limit (--max-layers)"
+_STEPS_HINT = ("a step is a statement elaborated, once per iteration of the repeats around it "
+               "and once per block call that reaches it; lower the repeat counts or the calls, "
+               "or raise the limit (--max-work)")
+_PARAMS_HINT = "shrink the network, or raise the budget with --max-param-memory"
+
+
 # ---- elaboration -----------------------------------------------------------------------------
 
 
@@ -104,16 +153,20 @@ class _Builder:
     def __init__(self, net: t.Network, params: dict[str, Value], limits: Limits,
                  source: Source | None):
         self.net, self.params, self.limits = net, params, limits
-        self.out = Collector(source)
+        self.out: Collector = _Errors(source, self._chain)
+        self.steps = 0  # statements elaborated, limited by max_work
+        self.depth = 0  # bodies and calls entered, limited by MAX_DEPTH
+        self.at: Span | None = None  # the statement being elaborated
+        self.calls: list[tuple[t.Op, list[Value | None]]] = []  # block calls, outermost first
         self.g = NetworkGraph(name=net.name, params=dict(params))
         self.blocks = {b.name: b for b in net.blocks}
-        self.counters: dict[Scope, Counter[str]] = {}
+        self.counters: dict[Scope, dict[str, int]] = {}
         self.repeat_stack: list[tuple[int, int]] = []
         self.g.graph["repeats"] = {}
         self.g.graph["outputs"] = []  # side heads; the main output is prepended at the end
         self.total_params = 0
         self.broken: set[str] = set()  # ops whose `defaults` rule failed: their layers are poisoned
-        self.defaults = self._defaults()
+        self.defaults: dict[str, tuple[dict[str, tuple[Value, t.Arg]], list[t.Op]]] = {}
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -153,38 +206,71 @@ class _Builder:
         return table
 
     def _name(self, scope: Scope, base: str) -> str:
-        counter = self.counters.setdefault(scope, Counter())
-        counter[base] += 1
-        return f"{base}{counter[base]}"
+        counter = self.counters.setdefault(scope, {})
+        counter[base] = n = counter.get(base, 0) + 1
+        return f"{base}{n}"
 
     def _shape(self, node: str | None) -> Shape | None:
         return None if node is None else self.g.nodes[node]["node"].shape
+
+    def _limit(self, message: str, span: Span | None, hint: str, notes: Iterable[str] = ()
+               ) -> None:
+        """A limit is reached: report it and stop elaborating."""
+        self.out.error(message, span, hint=hint, notes=notes)
+        raise _Abort
+
+    def _step(self, span: Span) -> None:
+        self.steps += 1
+        self.at = span
+        if self.steps > self.limits.max_work:
+            self._limit(f"elaboration takes more than {self.limits.max_work:,} steps", span,
+                        _STEPS_HINT, [f"{self.steps:,} steps taken"])
+
+    def _foresee(self, s: t.Repeat, rest: int, done: int, before: tuple[int, int, int]) -> None:
+        """After iteration ``done`` (from 0) of a repeat, refuse it if its ``rest`` remaining
+        iterations, each doing what the last one did, would cross a limit. Parameters are
+        foreseen from the second iteration on (the first often widens the channels)."""
+        nodes, steps, params = before
+        span = s.span.to(s.count.span)
+        now, each = self.g.number_of_nodes(), self.g.number_of_nodes() - nodes
+        if now + rest * each > self.limits.max_nodes:
+            self._limit(f"the network expands to more than {self.limits.max_nodes:,} layers", span,
+                        _LAYERS_HINT, [f"{now:,} layers built; this repeat's {rest:,} remaining "
+                                       f"iterations would add {each:,} layers each"])
+        each = self.steps - steps
+        if self.steps + rest * each > self.limits.max_work:
+            self._limit(f"elaboration takes more than {self.limits.max_work:,} steps", span,
+                        _STEPS_HINT, [f"{self.steps:,} steps taken; this repeat's {rest:,} "
+                                      f"remaining iterations would take {each:,} steps each"])
+        each, budget = self.total_params - params, self.limits.max_param_bytes
+        if done >= 1 and (self.total_params + rest * each) * 4 > budget:
+            self._limit(f"the parameters need more than {_bytes(budget)} as float32", span,
+                        _PARAMS_HINT, [f"{self.total_params:,} values so far; this repeat's "
+                                       f"{rest:,} remaining iterations would add {each:,} "
+                                       "values each"])
 
     def _add_node(self, node: LayerNode) -> str:
         if self.repeat_stack:
             node = node.model_copy(update={"repeats": tuple(self.repeat_stack)})
         if self.g.number_of_nodes() >= self.limits.max_nodes:
-            self.out.error(f"the network expands to more than {self.limits.max_nodes:,} layers",
-                           node.span, hint="lower the repeat counts, or raise the limit "
-                           "(--max-layers)")
-            raise _Abort
+            self._limit(f"the network expands to more than {self.limits.max_nodes:,} layers",
+                        node.span, _LAYERS_HINT)
         self.g.add_node(node.name, node=node)
         for i, src in enumerate(node.inputs):
             self.g.add_edge(src, node.name, index=i)
         self.total_params += node.params + node.state
         budget = self.limits.max_param_bytes
         if self.total_params * 4 > budget:
-            self.out.error(
-                f"the parameters need more than {_bytes(budget)} as float32 "
-                f"({self.total_params:,} values so far, at this layer)", node.span,
-                hint="shrink the network, or raise the budget with --max-param-memory")
-            raise _Abort
+            self._limit(f"the parameters need more than {_bytes(budget)} as float32 "
+                        f"({self.total_params:,} values so far, at this layer)", node.span,
+                        _PARAMS_HINT)
         return node.name
 
     # -- statements ------------------------------------------------------------------------
 
     def build(self) -> nx.DiGraph:
         net = self.net
+        self.defaults = self._defaults()
         inp = net.inputs[0]
         shape = self._eval(inp.shape, self.params)
         if isinstance(shape, int) and not isinstance(shape, bool):
@@ -210,41 +296,58 @@ class _Builder:
         self.g.graph["outputs"] = [cur, *self.g.graph["outputs"]]
         return self.g
 
-    def _stmts(self, stmts: Iterable[t.Stmt], cur: str | None, scope: Scope,
+    def _stmts(self, stmts: Sequence[t.Stmt], cur: str | None, scope: Scope,
                frame: _Frame, collapse: bool = False) -> str | None:
-        for s in stmts:
-            match s:
-                case t.Op():
-                    cur = self._op(s, cur, scope, frame)
-                case t.Repeat(count=count, body=body):
-                    n = self._count(count, frame.env)
-                    if n is None:  # how often the body runs is unknown: poisoned
-                        self._poison(body, frame)
-                        cur = None
-                        continue
-                    uid = len(self.g.graph["repeats"])
-                    self.g.graph["repeats"][uid] = {"count": n, "scope": scope,
-                                                    "line": s.span.line}
-                    for i in range(n):
-                        self.repeat_stack.append((uid, i))
-                        cur = self._stmts(body, cur, scope, frame)
-                        self.repeat_stack.pop()
-                case t.If(cond=cond, then=then, orelse=orelse):
-                    c = self._condition(cond, frame.env)
-                    if c is None:  # neither branch is known to run: both poisoned
-                        self._poison([*then, *orelse], frame)
-                        cur = None
-                    else:
-                        cur = self._stmts(then if c else orelse, cur, scope, frame)
-                case t.Output(name=name, body=body):
-                    head = self._stmts(body, cur, (*scope, name), frame)
-                    frame.tensors[name] = head
-                    if head is not None:
-                        self.g.graph["outputs"].append(head)
-                case t.Residual():
-                    cur = self._residual(s, cur, scope, frame, collapse)
-                case t.Merge():
-                    cur = self._merge(s, cur, scope, frame, collapse)
+        if stmts and self.depth >= MAX_DEPTH:
+            self._limit(f"blocks and statements nest too deeply (more than {MAX_DEPTH} levels)",
+                        stmts[0].span, "each block call and each indented body is a level; "
+                        "flatten the blocks that call blocks")
+        self.depth += 1
+        try:
+            for s in stmts:
+                cur = self._stmt(s, cur, scope, frame, collapse)
+        finally:
+            self.depth -= 1
+        return cur
+
+    def _stmt(self, s: t.Stmt, cur: str | None, scope: Scope, frame: _Frame,
+              collapse: bool) -> str | None:
+        if not isinstance(s, t.Op):  # a layer or a call counts its step in _op
+            self._step(s.span)
+        match s:
+            case t.Op():
+                cur = self._op(s, cur, scope, frame)
+            case t.Repeat(count=count, body=body):
+                n = self._count(count, frame.env)
+                if n is None:  # how often the body runs is unknown: poisoned
+                    self._poison(body, frame)
+                    return None
+                uid = len(self.g.graph["repeats"])
+                self.g.graph["repeats"][uid] = {"count": n, "scope": scope,
+                                                "line": s.span.line}
+                for i in range(n):
+                    before = (self.g.number_of_nodes(), self.steps, self.total_params)
+                    self.repeat_stack.append((uid, i))
+                    cur = self._stmts(body, cur, scope, frame)
+                    self.repeat_stack.pop()
+                    if i + 1 < n:
+                        self._foresee(s, n - i - 1, i, before)
+            case t.If(cond=cond, then=then, orelse=orelse):
+                c = self._condition(cond, frame.env)
+                if c is None:  # neither branch is known to run: both poisoned
+                    self._poison([*then, *orelse], frame)
+                    cur = None
+                else:
+                    cur = self._stmts(then if c else orelse, cur, scope, frame)
+            case t.Output(name=name, body=body):
+                head = self._stmts(body, cur, (*scope, name), frame)
+                frame.tensors[name] = head
+                if head is not None:
+                    self.g.graph["outputs"].append(head)
+            case t.Residual():
+                cur = self._residual(s, cur, scope, frame, collapse)
+            case t.Merge():
+                cur = self._merge(s, cur, scope, frame, collapse)
         return cur
 
     def _count(self, count: t.Expr, env: Mapping[str, Value]) -> int | None:
@@ -331,6 +434,7 @@ class _Builder:
 
     def _op(self, op: t.Op, cur: str | None, scope: Scope, frame: _Frame,
             then: bool = True) -> str | None:
+        self._step(op.span)
         if op.cond is not None:
             enabled = self._condition(op.cond, frame.env)
             if enabled is None:  # neither skipping nor running it is known to be right
@@ -382,8 +486,7 @@ class _Builder:
                 ok = False
         if not ok:
             return None
-        outer = self.out.trace
-        self.out.trace = (self._call_note(op, values), *outer)
+        self.calls.append((op, values))
         try:
             env: dict[str, Value] = dict(self.params)
             for p in block.params:
@@ -400,7 +503,13 @@ class _Builder:
                 isinstance(block.body[0], t.Residual | t.Merge) and not block.body[0].alias
             return self._stmts(block.body, cur, inner, _Frame(env, {}), collapse=collapse)
         finally:
-            self.out.trace = outer
+            self.calls.pop()
+
+    def _chain(self) -> tuple[Note, ...]:
+        """The block calls that led here, innermost first; a long chain shortened."""
+        calls = self.calls if len(self.calls) <= 12 else [*self.calls[:5], None, *self.calls[-6:]]
+        return tuple(Note(f"… {len(self.calls) - 11} calls in between") if call is None
+                     else self._call_note(*call) for call in reversed(calls))
 
     def _call_note(self, op: t.Op, values: list[Value | None]) -> Note:
         """``in down(c, c * 2) = down(32, 64), called`` (the values when they differ)."""
@@ -505,8 +614,8 @@ def _attr_hint(op: str, field: str, e: Any, summary: str) -> str:
 
 
 def _bytes(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if n < 1024 or unit == "EiB":
             return f"{n:g} {unit}" if unit == "B" else f"{n:.3g} {unit}"
         n /= 1024  # type: ignore[assignment]
     return str(n)
@@ -519,15 +628,65 @@ def build_graph(net: t.Network, params: Mapping[str, Any] | None = None,
     Raises :class:`SpecError` (with every problem found) or :class:`ParamError`.
     """
     values = resolve_params(net, params, source)
-    builder = _Builder(net, values, limits or Limits(), source)
+    limits = limits or Limits()
+    builder = _Builder(net, values, limits, source)
+    g = builder.g
     try:
-        g = builder.build()
+        builder.build()
     except _Abort:
         pass
-    except RecursionError:
-        raise too_deep(source) from None
+    except RecursionError:  # a backstop: the nesting limits keep the stack well below it
+        raise too_deep(source, builder.at, builder._chain()) from None
     builder.out.raise_if_any()
+    check_activation_memory(g, limits.max_activation_bytes, 1, source)
     return g
+
+
+def _live_bytes(g: nx.DiGraph, batch: int) -> Iterator[tuple[str, int]]:
+    """Each layer in execution order with the bytes of float32 feature maps alive while it
+    runs: its inputs, its output and every earlier output that a later layer (or an output of
+    the network) still reads. Each layer's output is counted as a tensor of its own."""
+    order = list(g.nodes)
+    index = {name: i for i, name in enumerate(order)}
+    outputs = {o for o in g.graph.get("outputs", []) if o is not None}
+    freed: dict[int, int] = {}  # step → bytes freed after it
+    sizes = []
+    for i, name in enumerate(order):
+        size = math.prod(g.nodes[name]["node"].shape) * 4 * batch
+        sizes.append(size)
+        last = len(order) if name in outputs else \
+            max((index[s] for s in g.successors(name)), default=i)
+        freed[last] = freed.get(last, 0) + size
+    live = 0
+    for i, name in enumerate(order):
+        live += sizes[i]
+        yield name, live
+        live -= freed.get(i, 0)
+
+
+def activation_peak(g: nx.DiGraph, batch: int = 1) -> tuple[int, str | None]:
+    """The most bytes of float32 feature maps alive at once in a forward pass at ``batch``
+    (an estimate: see :func:`_live_bytes`) and the layer that runs at that moment."""
+    peak, where = 0, None
+    for name, live in _live_bytes(g, batch):
+        if live > peak:
+            peak, where = live, name
+    return peak, where
+
+
+def check_activation_memory(g: nx.DiGraph, budget: int, batch: int = 1,
+                            source: Source | None = None) -> None:
+    """Raise :class:`SpecError` at the first layer whose live feature maps at ``batch`` need
+    more than ``budget`` bytes (``Limits.max_activation_bytes``)."""
+    for name, live in _live_bytes(g, batch):
+        if live > budget:
+            node: LayerNode = g.nodes[name]["node"]
+            raise SpecError([Diagnostic(
+                f"the feature maps need more than {_bytes(budget)} as float32 at batch {batch}",
+                node.span, notes=(f"at `{name}` ({fmt_shape(node.shape)}), {_bytes(live)} of "
+                                  "feature maps are alive",),
+                hint="lower the input size (or the batch), or raise the budget with "
+                     "--max-activation-memory")], source)
 
 
 def layers(g: nx.DiGraph) -> list[LayerNode]:
@@ -544,4 +703,5 @@ def totals(g: nx.DiGraph) -> dict[str, int]:
     }
 
 
-__all__ = ["LayerNode", "Limits", "NetworkGraph", "build_graph", "layers", "totals"]
+__all__ = ["MAX_DEPTH", "MAX_ERRORS", "LayerNode", "Limits", "NetworkGraph", "activation_peak",
+           "build_graph", "check_activation_memory", "layers", "totals"]

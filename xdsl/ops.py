@@ -49,7 +49,14 @@ Padding = Annotated[
     BeforeValidator(_padding),
 ]
 Channels = Annotated[int, Field(ge=1)]
-Activation = Literal["relu", "elu", "gelu", "sigmoid", "tanh", "none"]
+Activation = Literal["relu", "elu", "gelu", "sigmoid", "tanh", "relu6", "silu", "swish",
+                     "hardswish", "hardsigmoid", "leaky_relu", "mish", "none"]
+"""The kinds ``act KIND`` and ``mid_act`` accept: every activation op, and ``none``."""
+Alpha = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Slope = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+"""LeakyReLU's gradient below zero; negative slopes are refused, as Keras refuses them."""
+Approximate = Literal["none", "tanh"]
+Eps = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class Attrs(BaseModel):
@@ -143,11 +150,55 @@ class BatchNormAttrs(Attrs):
 
 
 class EluAttrs(Attrs):
-    alpha: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1.0
+    alpha: Alpha = 1.0
+
+
+class LeakyReluAttrs(Attrs):
+    slope: Slope = 0.01  # torch's default
+
+
+class GeluAttrs(Attrs):
+    approximate: Approximate = "none"
 
 
 class ActAttrs(Attrs):
+    """``act KIND``: an activation named by a word (which a ``choice`` parameter can pick),
+    with that activation's own options: ``act leaky_relu slope=0.2`` is
+    ``leaky_relu slope=0.2``; an option of another kind is an error."""
+
     kind: Activation
+    alpha: Alpha | None = None
+    slope: Slope | None = None
+    approximate: Approximate | None = None
+
+    @model_validator(mode="after")
+    def _options_of_kind(self) -> ActAttrs:
+        own = OPS[self.kind].attrs.model_fields if self.kind in OPS else {}
+        for option in ("alpha", "slope", "approximate"):
+            if getattr(self, option) is not None and option not in own:
+                owners = ", ".join(f"`act {k}`" for k in get_args(Activation)
+                                   if k in OPS and option in OPS[k].attrs.model_fields)
+                raise PydanticCustomError("act_option", "`{option}` is an option of {owners}, "
+                                          "not of `act {kind}`",
+                                          {"option": option, "owners": owners, "kind": self.kind})
+        return self
+
+    def resolved(self) -> tuple[str, Attrs]:
+        """The op this activation is, with its options: ``("leaky_relu", slope=0.2)``."""
+        if self.kind == "none":
+            return "identity", NoAttrs()
+        spec = OPS[self.kind]
+        return self.kind, spec.attrs(**{f: getattr(self, f) for f in spec.attrs.model_fields
+                                        if getattr(self, f, None) is not None})
+
+
+class LayerNormAttrs(Attrs):
+    eps: Eps = 1e-5  # torch's default; ConvNeXt writes eps=1e-6
+
+
+class GroupNormAttrs(Attrs):
+    groups: Channels
+    eps: Eps = 1e-5
 
 
 class PoolAttrs(Attrs):
@@ -321,6 +372,22 @@ def _same_shape(_a: Attrs, ins: list[Shape], _g: bool) -> Inferred:
     return Inferred(ins[0])
 
 
+def _layernorm_rule(_a: LayerNormAttrs, ins: list[Shape], _g: bool) -> Inferred:
+    """Over the channels at every position (ConvNeXt's), or over a vector's features: a scale
+    and a shift per channel, no running statistics."""
+    return Inferred(ins[0], 2 * ins[0][0])
+
+
+def _groupnorm_rule(a: GroupNormAttrs, ins: list[Shape], _g: bool) -> Inferred:
+    c = ins[0][0]
+    if c % a.groups:
+        divisors = [str(d) for d in range(1, c + 1) if c % d == 0]
+        listed = f": {', '.join(divisors)}" if len(divisors) <= 12 else ""
+        raise ShapeError(f"`groupnorm` splits {c} channels into {a.groups} groups, which does "
+                         "not divide evenly", f"choose a number of groups that divides {c}{listed}")
+    return Inferred(ins[0], 2 * c)
+
+
 def _pool_rule(op: str) -> Rule:
     def rule(a: PoolAttrs, ins: list[Shape], is_global: bool) -> Inferred:
         c, _, _ = _feature_map(op, ins[0])
@@ -393,12 +460,25 @@ OPS: dict[str, OpSpec] = {
                summary="bn [eps, momentum, scale, center]"),
         OpSpec("relu", NoAttrs, _same_shape, (), "ReLU"),
         OpSpec("elu", EluAttrs, _same_shape, (), "ELU"),
-        OpSpec("gelu", NoAttrs, _same_shape, (), "GELU"),
+        OpSpec("gelu", GeluAttrs, _same_shape, (), "GELU",
+               summary="gelu [approximate=none|tanh]"),
+        OpSpec("relu6", NoAttrs, _same_shape, (), "ReLU6"),
+        OpSpec("leaky_relu", LeakyReluAttrs, _same_shape, (), "LeakyReLU",
+               summary="leaky_relu [slope=0.01, at least 0]"),
+        OpSpec("silu", NoAttrs, _same_shape, (), "SiLU"),
+        OpSpec("swish", NoAttrs, _same_shape, (), "Swish"),  # the same function as silu
+        OpSpec("hardswish", NoAttrs, _same_shape, (), "h-swish"),  # MobileNetV3's words
+        OpSpec("hardsigmoid", NoAttrs, _same_shape, (), "h-sigmoid"),
+        OpSpec("mish", NoAttrs, _same_shape, (), "Mish"),
         OpSpec("sigmoid", NoAttrs, _same_shape, (), "Sigmoid"),
         OpSpec("tanh", NoAttrs, _same_shape, (), "Tanh"),
         OpSpec("identity", NoAttrs, _same_shape, (), "Identity"),
         OpSpec("act", ActAttrs, _same_shape, ("kind",), "Activation",
-               summary="act relu|elu|gelu|sigmoid|tanh|none"),
+               summary=f"act {'|'.join(get_args(Activation))} [alpha, slope, approximate]"),
+        OpSpec("layernorm", LayerNormAttrs, _layernorm_rule, (), "LayerNorm",
+               summary="layernorm [eps]"),
+        OpSpec("groupnorm", GroupNormAttrs, _groupnorm_rule, ("groups",), "GroupNorm",
+               summary="groupnorm GROUPS [eps]"),
         OpSpec("maxpool", PoolAttrs, _pool_rule("maxpool"), ("kernel",), "MaxPooling",
                pool=True, summary="maxpool KxK [stride, pad]  or  global maxpool"),
         OpSpec("avgpool", PoolAttrs, _pool_rule("avgpool"), ("kernel",), "AveragePooling",

@@ -1,21 +1,39 @@
-"""Spec text → syntax tree (:mod:`xdsl.tree`): a lark Transformer building typed nodes."""
+"""Spec text → syntax tree (:mod:`xdsl.tree`): a lark Transformer building typed nodes.
+
+Before the tree is built, its nesting is measured (without recursion): every later stage walks
+it recursively, so a spec nested deeper than :data:`MAX_NESTING` levels is refused with an
+error at the place where it gets too deep, never with Python's ``RecursionError``.
+"""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from lark import Token, Transformer, UnexpectedInput, v_args
+from lark import Token, Transformer, Tree, UnexpectedInput, v_args
 from lark.exceptions import VisitError
 
 from . import tree as t
-from .diagnostics import Diagnostic, Source, SpecError
+from .diagnostics import Diagnostic, Note, Source, Span, SpecError
 from .lexer import LexError, lark_parser, span_of
 from .syntax_errors import lex_diagnostic, parse_diagnostic
 
+MAX_NESTING = 100
+"""Levels of statements (bodies of repeat, residual, branch, if, output, block, flow) and of
+expressions (parentheses, operators, conditionals) inside each other."""
+MAX_NUMBER = 1 << 62
+"""The largest whole number a spec may write (the largest an expression may compute)."""
 
-def _number(text: str) -> int:
-    return int(text.replace(",", "").replace("_", ""))
+
+def _number(token: Token, text: str | None = None) -> int:
+    """A whole-number literal; one above :data:`MAX_NUMBER` is an error at ``token``."""
+    digits = (text if text is not None else str(token)).replace(",", "").replace("_", "")
+    if len(digits) > len(str(MAX_NUMBER)) or int(digits) > MAX_NUMBER:
+        shown = digits if len(digits) <= 24 else f"{digits[:6]}…{digits[-4:]} " \
+            f"({len(digits):,} digits)"
+        raise SpecError([Diagnostic(f"the number {shown} is too large", span_of(token),
+                                    hint=f"numbers in a spec are at most {MAX_NUMBER:,} (2**62)")])
+    return int(digits)
 
 
 @v_args(meta=True)
@@ -44,7 +62,8 @@ class _Build(Transformer):
 
     def size_literal(self, meta, c):
         sp = span_of(c[0])
-        return t.SizeLit(span=sp, items=[t.Num(span=sp, value=int(p)) for p in c[0].split("x")])
+        return t.SizeLit(span=sp, items=[t.Num(span=sp, value=_number(c[0], p))
+                                         for p in c[0].split("x")])
 
     def size(self, meta, c):  # `3 x 8x8` is one size of three
         items = [i for x in c for i in (x.items if isinstance(x, t.SizeLit) else [x])]
@@ -252,6 +271,8 @@ def parse_source(source: Source) -> t.Network | t.Variant:
         raise SpecError([lex_diagnostic(e)], source) from None
     except UnexpectedInput as e:
         raise SpecError([parse_diagnostic(e, source)], source) from None
+    if (deep := _too_deep(parse_tree)) is not None:
+        raise SpecError([deep], source)
     try:
         return _Build().transform(parse_tree)
     except VisitError as e:
@@ -264,11 +285,60 @@ def parse_source(source: Source) -> t.Network | t.Variant:
         raise too_deep(source) from None
 
 
-def too_deep(source: Source | None) -> SpecError:
-    """Nesting beyond Python's recursion limit (hundreds of levels) is refused, not crashed on."""
-    return SpecError([Diagnostic("the spec nests too deeply (hundreds of parentheses or blocks "
-                                 "inside each other)", None,
-                                 hint="flatten the expression or the blocks")], source)
+_STATEMENTS = frozenset({"repeat", "residual", "merge", "branch", "if_stmt", "output",
+                         "block_def", "flow"})
+_EXPRESSIONS = frozenset({"paren", "ternary", "not_", "size"})
+_CHAINS = {"arith": 2, "compare": 2, "or_": 1, "and_": 1}
+"""Operator chains (``a + b - c``): a left-nested operation per operator; the step between
+operands in the children (2 where the operator tokens are kept)."""
+
+
+def _too_deep(root: Tree) -> Diagnostic | None:
+    """The first place (in source order) nested deeper than :data:`MAX_NESTING` levels, walked
+    without recursion. A chain of n operators nests n levels: ``a + b + c`` is ``(a + b) + c``."""
+    stack: list[tuple[Tree, int]] = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        kind = str(node.data)
+        children = [c for c in node.children if isinstance(c, Tree)]
+        if kind in _STATEMENTS or kind in _EXPRESSIONS:
+            depth += 1
+            if depth > MAX_NESTING:
+                what = "statements nest" if kind in _STATEMENTS else "this expression nests"
+                return Diagnostic(f"{what} too deeply (more than {MAX_NESTING} levels)",
+                                  _start(node), hint=_NESTING_HINT)
+        elif kind in _CHAINS:
+            operands = node.children[::_CHAINS[kind]]
+            ops = len(operands) - 1
+            if depth + ops > MAX_NESTING:
+                return Diagnostic(f"this expression nests too deeply (more than {MAX_NESTING} "
+                                  "levels)",
+                                  _start(node), notes=(f"a chain of {ops:,} operators counts "
+                                                       f"{ops:,} levels",), hint=_NESTING_HINT)
+            # operand j sits under the operators after it: the first two under all of them
+            stack.extend((c, depth + ops - max(j - 1, 0)) for j, c in
+                         reversed(list(enumerate(operands))) if isinstance(c, Tree))
+            continue
+        stack.extend((c, depth) for c in reversed(children))
+    return None
+
+
+_NESTING_HINT = ("flatten it: split a long expression with parameters, or move nested "
+                 "statements into a block")
+
+
+def _start(node: Tree) -> Span | None:
+    """Where a subtree starts: its first token (a parenthesis, a keyword, an operand)."""
+    meta = node.meta
+    return None if meta.empty else Span.point(meta.line, meta.column)
+
+
+def too_deep(source: Source | None, span: Span | None = None,
+             trace: tuple[Note, ...] = ()) -> SpecError:
+    """Python's recursion limit reached despite the limits on nesting: refused, not crashed on
+    (a backstop: the nesting limits keep every stage well below it)."""
+    return SpecError([Diagnostic("the spec nests too deeply", span, trace=trace,
+                                 hint="flatten the expressions or the blocks")], source)
 
 
 def parse(text: str, name: str = "<string>") -> t.Network | t.Variant:

@@ -278,18 +278,20 @@ class _Printer:
 
 
 def _split_comment(line: str) -> tuple[str, str]:
-    """(code, comment) of one source line; a ``#`` inside a string is not a comment."""
+    """(code, comment) of one source line; a ``#`` inside a string is not a comment. Only
+    spaces and tabs are trimmed from a comment's end: any other character is its text."""
     in_string = False
     for i, ch in enumerate(line):
         if ch == '"':
             in_string = not in_string
         elif ch == "#" and not in_string:
-            return line[:i].rstrip(), line[i:].rstrip()
+            return line[:i].rstrip(), line[i:].rstrip(" \t")
     return line.rstrip(), ""
 
 
-def _layout(lines: list[Line], source: Source) -> str:
-    """Interleave the printed lines with the source's comments and blank lines."""
+def _layout(lines: list[Line], source: Source) -> tuple[str, list[int | None]]:
+    """Interleave the printed lines with the source's comments and blank lines; also the
+    source line each output line comes from (None for blank lines)."""
     full: dict[int, str] = {}
     trailing: dict[int, str] = {}
     blank: set[int] = set()
@@ -303,6 +305,7 @@ def _layout(lines: list[Line], source: Source) -> str:
         elif comment:
             trailing[number] = comment
     out: list[str] = []
+    origins: list[int | None] = []
     last = 0  # the last source line accounted for
     sources = [line.source for line in lines]
     for i, line in enumerate(lines):
@@ -316,10 +319,13 @@ def _layout(lines: list[Line], source: Source) -> str:
                 elif n in full:
                     if gap and out:
                         out.append("")
+                        origins.append(None)
                     gap = False
                     out.append(indent + full.pop(n))
+                    origins.append(n)
             if gap and out and out[-1] != "":
                 out.append("")
+                origins.append(None)
             last = line.source
         text = line.text
         if line.source is not None:
@@ -329,11 +335,18 @@ def _layout(lines: list[Line], source: Source) -> str:
                 if n in trailing:
                     text += "  " + trailing.pop(n)
         out.append(text)
-    leftovers = [full[n] for n in sorted(full)] + [trailing[n] for n in sorted(trailing)]
+        origins.append(line.source)
+    leftovers = sorted([*full.items(), *trailing.items()])
     if leftovers:
-        out += [""] if out and out[-1] else []
-        out += leftovers
-    return "\n".join(out).rstrip() + "\n"
+        if out and out[-1]:
+            out.append("")
+            origins.append(None)
+        out += [text for _, text in leftovers]
+        origins += [n for n, _ in leftovers]
+    while out and not out[-1]:
+        out.pop()
+        origins.pop()
+    return "\n".join(out) + "\n", origins
 
 
 def format_tree(net: t.Network | t.Variant, source: Source | None = None,
@@ -346,18 +359,28 @@ def format_tree(net: t.Network | t.Variant, source: Source | None = None,
         printer.network(net)
     if source is None or not comments:
         return "\n".join(line.text for line in printer.lines) + "\n"
-    return _layout(printer.lines, source)
+    return _layout(printer.lines, source)[0]
 
 
 def format_source(source: Source) -> str:
-    """``xdsl fmt``: parse (raising SpecError on bad input) and print canonically."""
+    """``xdsl fmt``: parse (raising SpecError on bad input), print canonically, and check that
+    the text printed means the same and keeps every comment (:mod:`xdsl.roundtrip`): a spec
+    error at the place it would get wrong, rather than a changed spec."""
     from .parser import parse_source, too_deep
+    from .roundtrip import check
 
     tree = parse_source(source)
+    printer = _Printer(tree)
     try:
-        return format_tree(tree, source)
+        if isinstance(tree, t.Variant):
+            printer.variant(tree)
+        else:
+            printer.network(tree)
     except RecursionError:
         raise too_deep(source) from None
+    out, origins = _layout(printer.lines, source)
+    check(source, tree, out, origins)
+    return out
 
 
 def fingerprint(net: t.Network | t.Variant, params: Mapping[str, Any] | None = None) -> str:

@@ -74,7 +74,9 @@ def _syntax_diagnostic(e: UnexpectedInput, source: Source) -> Diagnostic:
     if isinstance(e, UnexpectedEOF):
         return Diagnostic("unexpected end of file", Span.point(max(1, len(source.lines)), 1),
                           hint="the spec stops in the middle of a statement")
-    return Diagnostic(str(e).splitlines()[0], None)
+    line, column = getattr(e, "line", 0) or 0, getattr(e, "column", 0) or 0
+    return Diagnostic(str(e).splitlines()[0],
+                      Span.point(line, column) if line > 0 and column > 0 else None)
 
 
 def _token_diagnostic(tok: Token, expected: set[str], span: Span) -> Diagnostic:

@@ -146,10 +146,14 @@ def busy_note(threads: int, interval: float = 0.2,
             f"slow, try --threads {max(idle, 1)}")
 
 
+MAX_THREADS = 1024
+"""The most ``--threads`` accepts (torch would try to start them all)."""
+
+
 def threads_option(f: Callable[..., Any]) -> Callable[..., Any]:
     """``--threads N`` (default: :func:`default_threads`)."""
     return click.option(
-        "--threads", type=click.IntRange(1), default=None,
-        help="Number of threads torch computes with.  [default: the CPUs this process may use "
-             "(its affinity mask and CPU quota) less the data-loading workers; "
-             "OMP_NUM_THREADS when set]")(f)
+        "--threads", type=click.IntRange(1, MAX_THREADS), default=None, metavar="N",
+        help="Compute with N torch threads.  [default: the CPUs this process may use (its "
+             "affinity mask and CPU quota) less the data-loading workers; OMP_NUM_THREADS "
+             "when set]")(f)

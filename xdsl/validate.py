@@ -224,21 +224,29 @@ class _Checker:
             self._expr(item.value, params)
 
     def _recursion(self) -> None:
+        """Each cycle of block calls, reported once at the call that closes it: a depth-first
+        walk of the call graph with an explicit stack, each block visited once (linear in the
+        calls, however long the chains or however often a block is called)."""
         calls = {b.name: [s for s in walk_stmts(b.body)
                           if isinstance(s, t.Op) and s.name in self.blocks]
                  for b in self.net.blocks}
-
-        def visit(name: str, path: list[str]) -> None:
-            for call in calls.get(name, []):
-                if call.name in path:
+        done: set[str] = set()
+        for root in calls:
+            if root in done:
+                continue
+            path, todo = [root], [iter(calls[root])]
+            while todo:
+                call = next(todo[-1], None)
+                if call is None:
+                    done.add(path.pop())
+                    todo.pop()
+                elif call.name in path:
                     cycle = " → ".join([*path[path.index(call.name):], call.name])
                     self.out.error(f"block `{call.name}` calls itself ({cycle})", call.span,
                                    hint="blocks cannot be recursive; use `repeat` instead")
-                    return
-                visit(call.name, [*path, call.name])
-
-        for b in self.net.blocks:
-            visit(b.name, [b.name])
+                elif call.name not in done:
+                    path.append(call.name)
+                    todo.append(iter(calls[call.name]))
 
     # ---- statements ----------------------------------------------------------------------------
 

@@ -6,6 +6,8 @@ both ``dot`` and graphviz-pure read it the same way.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from xdsl.backends.graphviz.view import Box, Cluster, Edge, View
 
 FONT = "Helvetica"
@@ -17,6 +19,25 @@ FILL = {
     "bn": "#f7f3d3",
 }
 DEFAULT_FILL = "#ffffff"
+
+
+@dataclass(frozen=True)
+class Spacing:
+    """Gaps, in inches (``nodesep``, ``ranksep``) and points (the rest)."""
+
+    nodesep: float
+    ranksep: float
+    pack: str | int
+    flow_margin: int
+    cluster_margin: int | None
+
+
+CHAINS = Spacing(nodesep=0.25, ranksep=0.22, pack="true", flow_margin=10, cluster_margin=None)
+MODULES = Spacing(nodesep=0.06, ranksep=0.15, pack=4, flow_margin=4, cluster_margin=3)
+"""A figure of multi-branch modules is set as tightly as the Inception paper's module figures:
+four branches of a module side by side, two modules side by side, fit a page's width."""
+NARROW = dict(margin="0.04,0.03", width=0.3)
+"""A layer box in a module's branch: its text close to the outline, no minimum width."""
 
 
 def quote(text: str) -> str:
@@ -67,7 +88,8 @@ def _label(title: str, details: list[str], size: int = 9) -> str:
     if not details:
         return title
     small = "<BR/>".join(html(d) for d in details)
-    return f'<{html(title).replace(chr(10), "<BR/>")}<BR/><FONT POINT-SIZE="{size}" COLOR="#555555">{small}</FONT>>'
+    head = "<BR/>".join(html(line) for line in title.split("\n"))
+    return f'<{head}<BR/><FONT POINT-SIZE="{size}" COLOR="#555555">{small}</FONT>>'
 
 
 def _node(box: Box, view: View, op: str) -> str:
@@ -91,7 +113,7 @@ def _node(box: Box, view: View, op: str) -> str:
                        style="rounded,filled,bold", fillcolor="#eeeeee")
     else:
         attrs = _attrs(label=_label(box.title, details), style="filled",
-                       fillcolor=FILL.get(op, DEFAULT_FILL))
+                       **(NARROW if box.narrow else {}), fillcolor=FILL.get(op, DEFAULT_FILL))
     if box.spine:
         attrs = attrs[:-1] + f", group={quote(box.spine)}]"
     return f"{quote(box.id)} {attrs}"
@@ -109,7 +131,7 @@ def _edge(e: Edge, view: View) -> str:
                        headclip="false" if into_via else None,
                        tailclip="false" if out_of_via else None)  # one unbroken line
     else:
-        attrs = ""
+        attrs = _attrs(minlen=e.minlen) if e.minlen != 1 else ""
     return f"{quote(e.src)} -> {quote(e.dst)}" + (f" {attrs}" if attrs else "")
 
 
@@ -117,14 +139,17 @@ def _cluster(c: Cluster, view: View, ops: dict[str, str], indent: str,
              order: int | None = None) -> list[str]:
     inner = indent + "    "
     lines = [f"{indent}subgraph {quote('cluster_' + c.id)} {{"]
+    space = _spacing(view)
     if c.kind == "flow":
         style = dict(sortv=order if view.ports else None, label=c.title, style="rounded",
                      color="#444444", fontsize=14, labeljust="l",
-                     fontname=f"{FONT}-Bold", penwidth=1.2, margin=10)
+                     fontname=f"{FONT}-Bold", penwidth=1.2, margin=space.flow_margin)
     elif c.kind == "repeat":  # titled by the note beside its first layer or under its last
-        style = dict(label="", style="rounded,filled", fillcolor="#f4f4f4", color="#888888")
+        style = dict(label="", style="rounded,filled", fillcolor="#f4f4f4", color="#888888",
+                     margin=space.cluster_margin)
     else:  # a block: outlined, unnamed, as the paper names no module instance
-        style = dict(label=c.title, style="rounded,dashed", color="#aaaaaa")
+        style = dict(label=c.title, style="rounded,dashed", color="#aaaaaa",
+                     margin=space.cluster_margin)
     lines.append(inner + "graph " + _attrs(**style))
     lines += _items(c.items, view, ops, inner)
     lines += _levels(c, view, inner)
@@ -132,9 +157,9 @@ def _cluster(c: Cluster, view: View, ops: dict[str, str], indent: str,
         note, first = c.beside
         lines.append(f"{inner}{{rank=same; {quote(note)}; {quote(first)}}}")
         lines.append(f"{inner}{quote(note)} -> {quote(first)} [style=\"invis\"]")
-    if c.under:
+    if c.under:  # below the last box, beside the edge leaving it (that edge spans 2 ranks)
         note, last = c.under
-        lines.append(f"{inner}{quote(last)} -> {quote(note)} [style=\"invis\"]")
+        lines.append(f"{inner}{quote(last)} -> {quote(note)} [style=\"invis\", weight=0]")
     lines.append(f"{indent}}}")
     return lines
 
@@ -175,12 +200,14 @@ def to_dot(view: View, ops: dict[str, str], title: str) -> str:
     # spec order (sortv), tops aligned, in one row of at most three (more flows: two a row, so a
     # deep network keeps a page's proportions); chain: one layout, ranks shared.
     per_row = len(columns) if len(columns) <= 3 else 2
-    layout = dict(pack="true", packmode=f"array_tu{per_row}") if view.ports else \
+    space = _spacing(view)
+    layout = dict(pack=space.pack, packmode=f"array_tu{per_row}") if view.ports else \
         dict(newrank="true")
     lines = [
         f"digraph {quote(view.name)} {{",
         "    " + "graph " + _attrs(rankdir=o.direction, **layout, ordering="out",
-                                   fontname=FONT, fontsize=11, nodesep=0.25, ranksep=0.22,
+                                   fontname=FONT, fontsize=11, nodesep=space.nodesep,
+                                   ranksep=space.ranksep,
                                    labelloc="b", label=_caption(caption)),
         "    " + "node " + _attrs(shape="box", fontname=FONT, fontsize=11, height=0.32,
                                   margin="0.12,0.04", penwidth=0.8),
@@ -192,6 +219,10 @@ def to_dot(view: View, ops: dict[str, str], title: str) -> str:
     lines += ["    " + _edge(e, view) for e in view.edges if not (view.ports and e.cross)]
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _spacing(view: View) -> Spacing:
+    return MODULES if view.modules else CHAINS
 
 
 def _caption(lines: list[str]) -> str:

@@ -13,6 +13,9 @@ not.  This stage decides what is drawn, independently of DOT syntax:
 * batch normalization is folded into the convolution it follows, as the paper's figures omit it,
   and so is the activation after it when every layer of that type has the same one;
 * a block's shortcut starts from a fork inside the block, so it never leaves the block's outline;
+* a layer in a branch of a multi-branch module reads on two lines (op and channels, then kernel)
+  and a repeated module's "3 \u00d7 inception_a" stands under it, so that the modules of a
+  full-depth Inception V3 fit a page side by side, as the paper's module figures are drawn;
 * scopes deeper than ``depth`` become single boxes;
 * flows become clusters and, in the ``columns`` layout, side-by-side columns that each start from
   a "feature maps" node, like Figure 5 of the Xception paper.
@@ -24,17 +27,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Literal, get_args
 
 import networkx as nx
 from xdsl.backends import labels
 
 from xdsl.graph import LayerNode, layers
+from xdsl.ops import Activation
 
 FOLDABLE = frozenset({"conv", "gconv", "sepconv", "dwconv", "linear"})
 """Ops a following BatchNorm is folded into when BN is not drawn."""
-ACTIVATIONS = frozenset({"relu", "elu", "gelu", "sigmoid", "tanh", "act"})
+ACTIVATIONS = frozenset(get_args(Activation)) - {"none"} | {"act"}
 
 _STRUCTURAL = re.compile(r"(residual|concat|add)\d+$")
 
@@ -69,6 +73,9 @@ class Box:
     members: list[str] = field(default_factory=list)
     spine: str = ""
     """Boxes on one spine (a flow's main path, one branch) are drawn in a straight line."""
+    narrow: bool = False
+    """A layer in one branch of a multi-branch module: its text on two lines ("Conv 64" over
+    "1\u00d71") and a tight box, so the branches side by side fit a page, as in the papers."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,8 @@ class Edge:
     shortcut: bool = False
     cross: bool = False
     """Joins two flow columns: drawn, but not allowed to push the columns apart."""
+    minlen: int = 1
+    """Ranks the edge spans at least: 2 past a repeat's note under the box it leaves."""
 
 
 @dataclass
@@ -107,6 +116,9 @@ class View:
     notes: list[str]
     ports: list[str]
     """Flow-entry nodes, drawn on one rank so the columns start level."""
+    modules: bool = False
+    """The drawing has multi-branch modules (Inception's): it is set as tightly as a paper's
+    module figures, so a full-depth network fits a page at readable type."""
 
 
 def flow_title(name: str) -> str:
@@ -614,12 +626,13 @@ def _level_branches(boxes: dict[str, Box], edges: list[Edge], root: Cluster) -> 
             parent.get(dsts[0], root).level.append(dsts)
 
 
-def _repeat_notes(boxes: dict[str, Box], root: Cluster, options: Options) -> None:
+def _repeat_notes(boxes: dict[str, Box], edges: list[Edge], root: Cluster,
+                  options: Options) -> list[Edge]:
     """A repeat's text ("repeated 8 times") stands left of its first layer, as in the
     Xception paper's Figure 5; a module whose branches start side by side (Inception's) has no
     room there, so the text stands under its last box, beside the edge that leaves it."""
-    heads = {b for c in _all_clusters(root) for group in c.level for b in group
-             if boxes[b].kind != "via"}
+    heads = {b for c in _all_clusters(root) for group in c.level
+             if all(boxes[m].kind != "via" for m in group) for b in group}
     for c in _all_clusters(root):
         if c.kind != "repeat":
             continue
@@ -634,8 +647,10 @@ def _repeat_notes(boxes: dict[str, Box], root: Cluster, options: Options) -> Non
         if first in heads:
             last = next(b for b in reversed(_boxes_in(c)) if boxes[b].kind in _DRAWN)
             c.under = (nid, last)
+            edges = [replace(e, minlen=2) if e.src == last else e for e in edges]
         else:
             c.beside = (nid, first)
+    return edges
 
 
 _DRAWN = ("layer", "merge", "scope")
@@ -703,9 +718,10 @@ def build_view(g: nx.DiGraph, options: Options = Options(),
         edges, ports = _flow_ports(b, boxes, edges, root)
     edges = _forks(boxes, edges, root)
     _level_branches(boxes, edges, root)
-    _repeat_notes(boxes, root, options)
+    edges = _repeat_notes(boxes, edges, root, options)
     notes = _fold_notes(boxes)
-    for box in boxes.values():  # a module's branches side by side: narrow boxes, as papers draw
+    for box in boxes.values():
         if b.in_branch(box):
-            box.title = labels.two_lines(box.title)
-    return View(g.graph.get("name", "network"), options, boxes, edges, root, notes, ports)
+            box.title, box.narrow = labels.two_lines(box.title), True
+    return View(g.graph.get("name", "network"), options, boxes, edges, root, notes, ports,
+                modules=any(box.narrow for box in boxes.values()))

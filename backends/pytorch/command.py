@@ -14,7 +14,9 @@ from typing import Any
 import click
 
 from xdsl.cli import EXIT_INTERNAL, _limits, _parse_sets, handle_errors, spec_options
+from xdsl.files import same_file
 from xdsl.ops import fmt_shape
+from xdsl.options import SEED, check_output, write_bytes
 from xdsl.progress import Status, quiet_option
 from xdsl.threads import apply, choose_threads, threads_option
 
@@ -35,7 +37,8 @@ _PATH = click.Path(dir_okay=False, path_type=Path)
 @click.option("--optimize", is_flag=True,
               help="Inference module: batch norm folded into convolutions, channels_last. "
                    "Files written are of the optimised module.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the initial weights.")
+@click.option("--seed", default=0, show_default=True, type=SEED,
+              help="Seed of the initial weights.")
 @click.option("--init", type=click.Choice(["kaiming", "torch"]), default="kaiming",
               show_default=True, help="kaiming: xdsl's init; torch: PyTorch's layer defaults.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
@@ -52,9 +55,8 @@ def compile_command(spec: str, sets: tuple[str, ...], output: Path | None,
                     threads: int | None, quiet: bool, **kw: Any) -> None:
     """Compile SPEC to a PyTorch module and check it against the graph IR."""
     for path, option in ((output, "-o"), (export_py, "--export-py"), (onnx, "--onnx")):
-        if path is not None and not path.resolve().parent.is_dir():  # before the slow part
-            raise click.BadParameter(f"the folder {path.parent} does not exist",
-                                     param_hint=option)
+        if path is not None:
+            check_output(path, option)  # before the slow part
     status = Status(False if quiet else None)
     with status.stage("loading PyTorch"):
         import torch
@@ -62,6 +64,7 @@ def compile_command(spec: str, sets: tuple[str, ...], output: Path | None,
         from xdsl.backends.pytorch.verify import layer_rows, verify
 
     from xdsl.api import parse
+    from xdsl.graph import check_activation_memory
 
     threads = apply(choose_threads(threads))
     limits = _limits(kw)
@@ -74,7 +77,15 @@ def compile_command(spec: str, sets: tuple[str, ...], output: Path | None,
             raise click.UsageError("saving .safetensors needs `pip install safetensors`; "
                                    "or use a .pt file (torch.save)") from None
     with status.stage("reading the spec"):
-        g = parse(spec).graph(limits, **_parse_sets(sets))
+        parsed = parse(spec)
+        for path, option in ((output, "-o"), (export_py, "--export-py"), (onnx, "--onnx")):
+            if path is not None and any(same_file(path, f) for f in parsed.files):
+                raise click.BadParameter(f"{path} is the spec being compiled; write to another "
+                                         "file", param_hint=option)
+        g = parsed.graph(limits, **_parse_sets(sets))
+        # the feature maps of the largest batch run below (the --optimize and ONNX checks)
+        check_activation_memory(g, limits.max_activation_bytes, 2 if optimize or onnx else 1,
+                                parsed.source)
     with status.stage("building the module"):
         model = compile_network(g, seed=seed, init=init, memory_format=memory_format,  # type: ignore[arg-type]
                                 device=device)
@@ -86,7 +97,10 @@ def compile_command(spec: str, sets: tuple[str, ...], output: Path | None,
         with status.stage("folding batch norms and checking the outputs"):
             final, note = _optimize(model, g)
         notes.append(note)
-    report = _report(g, model, checks, rows, per_layer, seed, notes, threads)
+    from xdsl.audit import flow_names
+
+    report = _report(g, model, checks, rows, per_layer, seed, notes, threads,
+                     flow_names(parsed.network))
     click.echo(json.dumps(report, indent=2) if fmt == "json" else _table(report, per_layer))
     bad = [c for c in checks if not c.ok]
     if bad:
@@ -102,7 +116,7 @@ def compile_command(spec: str, sets: tuple[str, ...], output: Path | None,
             if path is output:
                 _save_state(final, path, g)
             elif path is export_py:
-                path.write_text(export_python(final, source_name=spec), encoding="utf-8")
+                write_bytes(path, export_python(final, source_name=spec).encode("utf-8"))
             else:
                 _export_onnx(final, path, g)
         click.echo(f"wrote {what} to {path}", err=fmt == "json")
@@ -138,7 +152,8 @@ def _fmt(v: Any) -> str:
 
 
 def _report(g: Any, model: Any, checks: list[Any], rows: list[dict[str, Any]],
-            per_layer: bool, seed: int, notes: list[str], threads: int) -> dict[str, Any]:
+            per_layer: bool, seed: int, notes: list[str], threads: int,
+            flows: frozenset[str] = frozenset()) -> dict[str, Any]:
     from xdsl.backends.pytorch.verify import block_rows
 
     nodes = g.nodes
@@ -157,7 +172,7 @@ def _report(g: Any, model: Any, checks: list[Any], rows: list[dict[str, Any]],
         "non_trainable": checks[1].actual,
         "macs": sum(r["macs"] for r in rows),
         "layers": rows if per_layer else None,
-        "blocks": block_rows(rows, g),
+        "blocks": block_rows(rows, g, flows),
         "checks": [{"what": c.what, "graph_ir": _json(c.expected), "module": _json(c.actual),
                     "ok": c.ok} for c in checks],
         "notes": notes,
@@ -211,16 +226,22 @@ def _save_state(model: Any, path: Path, g: Any) -> None:
         meta = {"network": g.graph["name"], "params": json.dumps(g.graph.get("params", {}))}
         # written through a file opened as torch.save opens it, so the umask sets its mode:
         # safetensors' own save_file creates it readable by the owner only
-        path.write_bytes(save(state, metadata=meta))
+        write_bytes(path, save(state, metadata=meta))
     else:
-        torch.save(state, path)
+        import io
+
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        write_bytes(path, buffer.getvalue())
 
 
 def _export_onnx(model: Any, path: Path, g: Any) -> None:
     """``torch.onnx.export`` (the torch.export-based exporter, weights inside the file, a
-    dynamic batch dimension), then ``onnx.checker.check_model``."""
+    dynamic batch dimension), then ``onnx.checker.check_model``; exported to a temporary file,
+    then copied to ``path``."""
     import contextlib
     import io
+    import tempfile
 
     import onnx
     import torch
@@ -231,13 +252,16 @@ def _export_onnx(model: Any, path: Path, g: Any) -> None:
     names = ["output", *(h.replace(".", "_") for h in heads)]
     was_training = model.training
     model.eval()
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints progress
-            # traced at batch 2: torch.export specialises a dimension of size 1
-            torch.onnx.export(model, (torch.zeros(2, *shape, device=device),), str(path),
-                              input_names=[g.graph["input"]], output_names=names,
-                              dynamic_shapes=({0: torch.export.Dim("batch")},),
-                              external_data=False, dynamo=True)
-    finally:
-        model.train(was_training)
-    onnx.checker.check_model(str(path), full_check=True)
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder) / path.name
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints progress
+                # traced at batch 2: torch.export specialises a dimension of size 1
+                torch.onnx.export(model, (torch.zeros(2, *shape, device=device),), str(tmp),
+                                  input_names=[g.graph["input"]], output_names=names,
+                                  dynamic_shapes=({0: torch.export.Dim("batch")},),
+                                  external_data=False, dynamo=True)
+        finally:
+            model.train(was_training)
+        onnx.checker.check_model(str(tmp), full_check=True)
+        write_bytes(path, tmp.read_bytes())

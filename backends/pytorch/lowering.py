@@ -211,19 +211,61 @@ def _pool(kind: str) -> ForwardRule:
 
 
 def _elu(e: Emit) -> str:
-    alpha = getattr(e.node.attrs, "alpha", 1.0)  # `act elu` has no alpha
+    alpha = e.node.attrs.alpha
     return f"F.elu({e.x})" if alpha == 1.0 else f"F.elu({e.x}, {_literal(alpha)})"
 
 
+def _inplace(e: Emit) -> str:
+    """For activations whose backward reads only their output (ReLU, ReLU6, LeakyReLU with a
+    slope ≥ 0): overwrite the input when this step owns it."""
+    return ", inplace=True" if e.owned[:1] == (True,) else ""
+
+
+def _gelu(e: Emit) -> str:
+    approximate = e.node.attrs.approximate
+    return f"F.gelu({e.x})" if approximate == "none" else \
+        f"F.gelu({e.x}, approximate={_literal(approximate)})"
+
+
+def _act(e: Emit) -> str:
+    """``act KIND`` is written as the activation it names, with that activation's options."""
+    op, attrs = e.node.attrs.resolved()
+    return LOWERINGS[op].forward(replace(e, node=e.node.model_copy(update={"op": op,
+                                                                           "attrs": attrs})))
+
+
 _ACTIVATIONS: dict[str, ForwardRule] = {
-    "relu": lambda e: f"F.relu({e.x}, inplace=True)" if e.owned[:1] == (True,)
-    else f"F.relu({e.x})",
+    "relu": lambda e: f"F.relu({e.x}{_inplace(e)})",
     "elu": _elu,
-    "gelu": lambda e: f"F.gelu({e.x})",
+    "gelu": _gelu,
     "sigmoid": lambda e: f"torch.sigmoid({e.x})",
     "tanh": lambda e: f"torch.tanh({e.x})",
-    "none": lambda e: e.x,
+    "relu6": lambda e: f"F.relu6({e.x}{_inplace(e)})",
+    "leaky_relu": lambda e: f"F.leaky_relu({e.x}, {_literal(e.node.attrs.slope)}{_inplace(e)})",
+    "silu": lambda e: f"F.silu({e.x})",
+    "swish": lambda e: f"F.silu({e.x})",
+    "hardswish": lambda e: f"F.hardswish({e.x})",
+    "hardsigmoid": lambda e: f"F.hardsigmoid({e.x})",
+    "mish": lambda e: f"F.mish({e.x})",
 }
+
+
+def _layernorm(node: LayerNode, ins: list[Shape]) -> Call:
+    eps = node.attrs.eps
+    return Call("nn.LayerNorm", (ins[0][0],), (("eps", eps),) if eps != 1e-5 else ())
+
+
+def _layernorm_forward(e: Emit) -> str:
+    """On a feature map, over the channels at every position: channels last, then back."""
+    if len(e.node.shape) == 1:
+        return f"{e.module}({e.x})"
+    return f"{e.module}({e.x}.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)"
+
+
+def _groupnorm(node: LayerNode, ins: list[Shape]) -> Call:
+    eps = node.attrs.eps
+    return Call("nn.GroupNorm", (node.attrs.groups, ins[0][0]),
+                (("eps", eps),) if eps != 1e-5 else ())
 
 
 def _module_call(e: Emit) -> str:
@@ -256,9 +298,13 @@ LOWERINGS: dict[str, Lowering] = {
                         donates=_always),
     "bn": Lowering(lambda e: f"{e.module}({e.x})", _bn, donates=_always),
     "linear": Lowering(lambda e: f"{e.module}({e.x})", _linear, donates=_always),
-    **{op: Lowering(rule) for op, rule in _ACTIVATIONS.items() if op != "none"},
+    # a layer norm's backward reads its input, not its output; on a map, the output is a view
+    "layernorm": Lowering(_layernorm_forward, _layernorm,
+                          donates=lambda node: len(node.shape) == 1),
+    "groupnorm": Lowering(lambda e: f"{e.module}({e.x})", _groupnorm, donates=_always),
+    **{op: Lowering(rule) for op, rule in _ACTIVATIONS.items()},
     "identity": Lowering(lambda e: e.x),
-    "act": Lowering(lambda e: _ACTIVATIONS[e.node.attrs.kind](e)),
+    "act": Lowering(_act),
     # global max pooling's backward reads its output (torch.amax)
     "maxpool": Lowering(_pool("max"), donates=lambda node: not node.is_global),
     "avgpool": Lowering(_pool("avg"), donates=_always),

@@ -6,6 +6,7 @@ the backend has a bug, which ``xdsl compile`` reports as an internal error.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ import torch
 from torch import nn
 from xdsl.backends.pytorch.codegen import module_path
 
+from xdsl.audit import scope_runs
 from xdsl.graph import layers, totals
 
 
@@ -77,17 +79,16 @@ def layer_rows(model: nn.Module, g: nx.DiGraph) -> list[dict[str, Any]]:
             for n in layers(g) if n.op != "input"]
 
 
-def block_rows(rows: list[dict[str, Any]], g: nx.DiGraph, depth: int = 2
+def block_rows(rows: list[dict[str, Any]], g: nx.DiGraph, flows: Collection[str]
                ) -> list[dict[str, Any]]:
-    """Layer rows summed per flow and block (the first ``depth`` levels of the scope)."""
-    scope = {n.name: n.scope for n in layers(g)}
-    blocks: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        key = ".".join(scope[row["name"]][:depth]) or "(network)"
-        block = blocks.setdefault(key, {"name": key, "layers": 0, "output": None, "params": 0,
-                                        "macs": 0})
-        block["layers"] += 1
-        block["output"] = row["output"]
-        block["params"] += row["params"]
-        block["macs"] += row["macs"]
-    return list(blocks.values())
+    """Layer rows summed per run of :func:`xdsl.audit.scope_runs`, in network order: a flow's
+    own layers before, between and after its block calls are rows of their own, as in the
+    audit's table (``flows`` names the network's flows)."""
+    by_name = {row["name"]: row for row in rows}
+    out = []
+    for scope, nodes in scope_runs(g, flows):
+        run = [by_name[n.name] for n in nodes]
+        out.append({"name": ".".join(scope) or "(network)", "layers": len(run),
+                    "output": run[-1]["output"], "params": sum(r["params"] for r in run),
+                    "macs": sum(r["macs"] for r in run)})
+    return out

@@ -17,9 +17,11 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from xdsl.options import SEED, FiniteFloat, check_output
 from xdsl.progress import quiet_option
 from xdsl.threads import threads_option
 
+from . import config as bounds
 from .config import DataConfig, TrainConfig
 from .errors import Interrupted, TrainError
 from .recipes import RECIPES, recipe
@@ -87,18 +89,18 @@ def data_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="`shapes` (synthetic coloured shapes, no download) or a folder with "
                           "train/ and val/ holding one sub-folder per class.  [default: shapes; "
                           "evaluate: the run's data]"),
-        click.option("--image-size", type=click.IntRange(8), default=None,
+        click.option("--image-size", type=click.IntRange(8, bounds.MAX_IMAGE_SIZE), default=None,
                      help="Image size; sets the spec's image_size parameter when it has one. "
                           "[default: the spec's input size]"),
         click.option("--shapes-classes", type=click.IntRange(2, 10), default=None,
                      help="Classes of the shapes data.  [default: 10]"),
-        click.option("--shapes-train", type=click.IntRange(1), default=None,
+        click.option("--shapes-train", type=click.IntRange(1, bounds.MAX_IMAGES), default=None,
                      help="Training images of the shapes data.  [default: 2000]"),
-        click.option("--shapes-val", type=click.IntRange(1), default=None,
+        click.option("--shapes-val", type=click.IntRange(1, bounds.MAX_IMAGES), default=None,
                      help="Validation images of the shapes data.  [default: 500]"),
-        click.option("--shapes-seed", type=int, default=None,
+        click.option("--shapes-seed", type=SEED, default=None,
                      help="Seed the shapes data are generated from.  [default: 0]"),
-        click.option("--workers", type=click.IntRange(0), default=None,
+        click.option("--workers", type=click.IntRange(0, bounds.MAX_WORKERS), default=None,
                      help="Data-loading processes.  [default: 0 for shapes, up to 8 for folders]"),
     ]
     for option in reversed(options):
@@ -121,29 +123,29 @@ def _data_config(kw: dict[str, Any], base: DataConfig | None = None) -> DataConf
 @click.option("--recipe", "recipe_name", type=click.Choice(sorted(RECIPES)), default="imagenet",
               show_default=True, help="The paper's ImageNet or JFT recipe; the options below "
                                       "override its fields.")
-@click.option("--epochs", type=click.IntRange(1), help="Passes over the training data.  "
-                                                      "[imagenet/jft: 100]")
-@click.option("--batch-size", type=click.IntRange(1), help="Per process.  [32]")
+@click.option("--epochs", type=click.IntRange(1, bounds.MAX_EPOCHS),
+              help="Passes over the training data.  [imagenet/jft: 100]")
+@click.option("--batch-size", type=click.IntRange(1, bounds.MAX_BATCH), help="Per process.  [32]")
 @click.option("--optimizer", type=click.Choice(["sgd", "rmsprop"]),
               help="Optimizer.  [imagenet: sgd, jft: rmsprop]")
-@click.option("--lr", type=click.FloatRange(0, min_open=True),
+@click.option("--lr", type=FiniteFloat(0, min_open=True),
               help="Initial learning rate.  [imagenet: 0.045, jft: 0.001]")
-@click.option("--momentum", type=click.FloatRange(0, 1), help="Optimizer momentum.  [0.9]")
-@click.option("--weight-decay", type=click.FloatRange(0),
+@click.option("--momentum", type=FiniteFloat(0, 1), help="Optimizer momentum.  [0.9]")
+@click.option("--weight-decay", type=FiniteFloat(0),
               help="[1e-5; 4e-5 for Inception networks] (on conv and linear weights)")
-@click.option("--lr-decay", type=click.FloatRange(0, 1, min_open=True),
+@click.option("--lr-decay", type=FiniteFloat(0, 1, min_open=True),
               help="Factor per decay interval.  [imagenet: 0.94, jft: 0.9]")
 @click.option("--decay-every", metavar="N UNIT", help="Decay interval: '2 epochs', "
                                                      "'3000000 samples', '500 steps'.")
-@click.option("--drop-rate", type=click.FloatRange(0, 1, max_open=True),
+@click.option("--drop-rate", type=FiniteFloat(0, 1, max_open=True),
               help="Sets the spec's drop_rate parameter.  [imagenet: 0.5, jft: 0]")
-@click.option("--ema-decay", type=click.FloatRange(0, 1, max_open=True),
+@click.option("--ema-decay", type=FiniteFloat(0, 1, max_open=True),
               help="Polyak averaging; 0 turns it off.  [0.9999]")
-@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True),
+@click.option("--label-smoothing", type=FiniteFloat(0, 1, max_open=True),
               help="Label smoothing of the cross-entropy loss.  [0]")
-@click.option("--aux-weight", type=click.FloatRange(0),
+@click.option("--aux-weight", type=FiniteFloat(0),
               help="Weight of side-head losses.  [0.4]")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=SEED, default=0, show_default=True,
               help="Seed of the weights, the data order and dropout.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True, help="auto: cuda when available.")
@@ -161,7 +163,7 @@ def _data_config(kw: dict[str, Any], base: DataConfig | None = None) -> DataConf
               help="Folder for checkpoints and metrics.  [runs/<network>-<time>]")
 @click.option("--resume", type=click.Path(exists=True),
               help="Continue the run in this folder (or from this checkpoint file) exactly.")
-@click.option("--max-steps", type=click.IntRange(1),
+@click.option("--max-steps", type=click.IntRange(1, bounds.MAX_STEPS),
               help="Stop after this many steps in all, with a checkpoint (resumable).")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar (needs tqdm).  [on when stderr is a terminal]")
@@ -169,7 +171,7 @@ def _data_config(kw: dict[str, Any], base: DataConfig | None = None) -> DataConf
 @threads_option
 @click.option("--tensorboard/--no-tensorboard", default=None,
               help="TensorBoard logs in the run folder.  [on when tensorboard is installed]")
-@click.option("--nproc", type=click.IntRange(1),
+@click.option("--nproc", type=click.IntRange(1, 1024),
               help="Run N processes on this machine through torchrun (DDP).")
 @handle_errors
 @train_errors
@@ -192,6 +194,8 @@ def train_command(spec: str | None, sets: tuple[str, ...], recipe_name: str, see
         sys.exit(_launch(ctx, nproc))
     if spec is None and resume is None:
         raise click.UsageError("give a SPEC to train, or --resume RUN_DIR")
+    if run_dir is not None:
+        check_output(run_dir, "--run-dir", folder=True)
     if spec is not None and resume is not None and _main_process():
         click.echo(f"xdsl: --resume uses the spec text stored in the run; {spec} is not read",
                    err=True)
@@ -267,8 +271,8 @@ def _argv(ctx: click.Context, skip: set[str]) -> list[str]:
                                       "has them.")
 @click.option("--split", type=click.Choice(["val", "train"]), default="val", show_default=True,
               help="Which part of the data to evaluate on.")
-@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True,
-              help="Images per forward pass.")
+@click.option("--batch-size", type=click.IntRange(1, bounds.MAX_BATCH), default=64,
+              show_default=True, help="Images per forward pass.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True, help="auto: cuda when available.")
 @click.option("--amp", type=click.Choice(["auto", "bf16", "fp16", "off"]), default="auto",

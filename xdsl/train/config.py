@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
@@ -12,6 +13,18 @@ Device = Literal["auto", "cpu", "cuda"]
 Amp = Literal["auto", "bf16", "fp16", "off"]
 MemoryFormat = Literal["auto", "channels_last", "contiguous"]
 Weights = Literal["ema", "raw"]
+
+# Bounds of the integer options: what torch, NumPy and the data pipeline accept, and far
+# beyond any real run; a value outside is a usage error (the CLI) or a bad checkpoint field.
+MAX_SEED = 2**63 - 1
+"""Seeds are 0 ... 2**63 - 1: torch's generators take 64 bits, NumPy's two 32-bit words."""
+MAX_IMAGES = 10_000_000
+"""Images of a synthetic split (an epoch's shuffled order is a list of them in memory)."""
+MAX_BATCH = 1 << 20
+MAX_EPOCHS = 1_000_000
+MAX_STEPS = 10**12
+MAX_WORKERS = 256
+MAX_IMAGE_SIZE = 65536
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,11 @@ class TrainConfig:
     tensorboard: bool | None = None
     resume: str | None = None
     threads: int | Literal["auto"] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("run_dir", "resume"):  # paths are stored as text (checkpoints hold text)
+            if isinstance(getattr(self, name), os.PathLike):
+                object.__setattr__(self, name, os.fspath(getattr(self, name)))
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}

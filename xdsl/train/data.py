@@ -10,14 +10,17 @@ not depend on which worker process loads it or on what that worker loaded before
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from .checkpoint import seed_all
 from .config import DataConfig
 from .errors import TrainError
 from .shapes import SHAPES, Shapes, mix
@@ -73,8 +76,9 @@ def transforms(size: tuple[int, int], train: bool) -> Any:
 
 
 class SeededItems(Dataset):
-    """Fetches ``(index, seed)`` items with the torch RNG seeded by ``seed`` for the transform,
-    restoring the caller's RNG state afterwards (the training loop's dropout draws from it)."""
+    """Fetches ``(index, seed)`` items with torch's, Python's and NumPy's generators seeded by
+    ``seed`` for the transform (which may draw from any of them), restoring the caller's states
+    afterwards (the training loop's dropout draws from torch's)."""
 
     def __init__(self, inner: Dataset) -> None:
         self.inner = inner
@@ -84,9 +88,14 @@ class SeededItems(Dataset):
 
     def __getitem__(self, item: tuple[int, int]) -> Any:
         index, seed = item
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return self.inner[index]
+        python, numpy = random.getstate(), np.random.get_state()
+        try:
+            with torch.random.fork_rng(devices=[]):
+                seed_all(seed)
+                return self.inner[index]
+        finally:
+            random.setstate(python)
+            np.random.set_state(numpy)
 
 
 @dataclass

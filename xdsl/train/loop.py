@@ -27,12 +27,13 @@ from . import checkpoint, distributed
 from .config import TrainConfig, merge_resume
 from .data import EpochSampler, ShardSampler, class_names, loader, open_data, steps_per_epoch
 from .devices import select_precision
-from .errors import Interrupted, NonFiniteLoss, TrainError
+from .errors import CheckpointError, Interrupted, NonFiniteLoss, TrainError
 from .evaluation import autocast, main_output, scores, sums
 from .metrics import MetricsLog, Progress
 from .network import build
 from .optim import EMA, optimizer, scheduler
 from .recipes import weight_decay_for
+from .schema import check_config
 from .stop import StopRequest
 from .summary import TrainSummary
 
@@ -77,6 +78,7 @@ class Run:
         if self.state is not None:
             stored = TrainConfig.from_dict(self.state["config"])
             config = merge_resume(stored, config, changed)
+        check_config(config)  # the options' bounds hold for the API too (NaN, ranges)
         self.cfg = cfg = config
         self.recipe = r = cfg.recipe
         with status.stage("reading the spec"):
@@ -98,7 +100,8 @@ class Run:
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         self.precision = select_precision(str(dev), cfg.amp,
                                           dev.type == "cuda" and torch.cuda.is_bf16_supported())
-        torch.manual_seed(cfg.seed + ctx.rank)  # dropout; restored from the checkpoint on resume
+        # torch (dropout), Python and NumPy; restored from the checkpoint on resume
+        checkpoint.seed_all(cfg.seed + ctx.rank)
         from xdsl.backends.pytorch.build import compile_network
 
         with status.stage(f"building {self.net_info.name}"):
@@ -134,7 +137,9 @@ class Run:
                 self.net, device_ids=[dev.index] if dev.type == "cuda" else None)
         if cfg.compile:
             self.model = torch.compile(self.model)  # type: ignore[assignment]
-        self.metrics = MetricsLog(self.run_dir, ctx.main, cfg.tensorboard)
+        # a resumed run drops the rows of the epochs it repeats (written after its checkpoint)
+        self.metrics = MetricsLog(self.run_dir, ctx.main, cfg.tensorboard,
+                                  resumed_at=self.step if cfg.resume else None)
 
     # -- set-up ----------------------------------------------------------------------------------
 
@@ -175,13 +180,18 @@ class Run:
         return path
 
     def _restore(self, state: dict[str, Any]) -> None:
-        self.net.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
-        self.sched.load_state_dict(state["scheduler"])
-        if state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        if self.ema is not None and state.get("ema"):
-            self.ema.load_state_dict(state["ema"])
+        try:
+            self.net.load_state_dict(state["model"])
+            self.opt.load_state_dict(state["optimizer"])
+            self.sched.load_state_dict(state["scheduler"])
+            if state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
+            if self.ema is not None and state.get("ema"):
+                self.ema.load_state_dict(state["ema"])
+        except (RuntimeError, ValueError, KeyError) as e:  # valid fields that do not fit
+            detail = str(e).strip().splitlines()[0][:200]
+            raise CheckpointError(f"{checkpoint.resolve(self.cfg.resume or '')}: its state does "
+                                  f"not fit the network it describes ({detail})") from None
         self.epoch, self.batch, self.step = state["epoch"], state["batch"], state["step"]
         per_rank = state["per_rank"]
         mine = per_rank[self.ctx.rank] if len(per_rank) == self.ctx.world else per_rank[0]

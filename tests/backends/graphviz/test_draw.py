@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 from xdsl.backends.graphviz import Diagram, RenderError, draw
 from xdsl.backends.graphviz.view import Options, build_view
-from xdsl.backends.labels import label
+from xdsl.backends.labels import label, two_lines
 
 import xdsl
 from xdsl.cli import main
@@ -165,3 +165,40 @@ def test_bad_output_suffix_is_a_usage_error(tmp_path) -> None:
 def test_a_built_graph_draws_like_its_spec() -> None:
     """Without the syntax tree, flows and blocks are recognised from the scope names."""
     assert draw(xdsl.graph("xception")).dot == draw("xception").dot
+
+
+def test_two_lines_breaks_after_the_op_and_its_channels() -> None:
+    assert two_lines("Conv 128/160/160/192, 1\u00d77") == "Conv 128/160/160/192\n1\u00d77"
+    assert two_lines("Conv 384, 3\u00d73, stride=2\u00d72") == "Conv 384\n3\u00d73, stride=2\u00d72"
+    assert two_lines("MaxPooling 3\u00d73, stride=2\u00d72") == \
+        "MaxPooling\n3\u00d73, stride=2\u00d72"
+    assert two_lines("AveragePooling 3\u00d73") == "AveragePooling\n3\u00d73"
+    assert two_lines("Concat") == "Concat"  # no kernel: whole
+    assert two_lines("Linear 1000") == "Linear 1000"
+
+
+def test_module_layers_on_two_lines_chain_layers_on_one() -> None:
+    """In a module's branches (Inception's) the kernel goes under the op, so four branches side
+    by side fit a page; a flow's own chain (the stem, all of Xception) keeps one-line labels."""
+    v = view("inception_v3")
+    assert v.modules
+    assert v.boxes["grid17.inception_b1.branch2.conv1"].title == "Conv 128/160/160/192\n1\u00d71"
+    assert v.boxes["grid17.reduce_a1.branch3.maxpool1"].title == \
+        "MaxPooling\n3\u00d73, stride=2\u00d72"
+    assert v.boxes["stem.conv1"].title == "Conv 32, 3\u00d73, stride=2\u00d72"
+    assert v.boxes["classifier.avgpool1"].title == "GlobalAveragePooling"
+    dot = draw("inception_v3").dot
+    assert '[label="Conv 128/160/160/192\\n1&#215;1", style="filled", margin="0.04,0.03"' in dot
+    assert "nodesep=0.06, ranksep=0.15" in dot
+    x = view("xception")
+    assert not x.modules and not [b for b in x.boxes.values() if "\n" in b.title]
+    assert "nodesep=0.25, ranksep=0.22" in draw("xception").dot
+
+
+def test_depth_still_draws_inception_blocks_as_boxes() -> None:
+    v = view("inception_v3", depth=1)
+    scopes = [b.id for b in v.boxes.values() if b.kind == "scope"]
+    assert scopes == ["grid35.inception_a1", "grid17.reduce_a1", "grid17.inception_b1",
+                      "grid8.reduce_b1", "grid8.inception_c1", "grid8.inception_c2"]
+    assert not v.modules  # no branch drawn: the chains' spacing
+    assert "nodesep=0.25" in draw("inception_v3", depth=1).dot

@@ -186,7 +186,33 @@ def test_compile_on_a_real_terminal(tmp_path: Path) -> None:
         seen += chunk
     stdout = proc.communicate(timeout=120)[0].decode()
     os.close(leader)
-    assert proc.returncode == 0
     text = seen.decode()
+    assert proc.returncode == 0, text[-2000:]
     assert "building the module…" in text and "verifying against the graph IR…" in text
     assert stdout == run("compile", TINY).stdout
+
+
+def test_compile_block_rows_follow_the_network_order(tmp_path: Path) -> None:
+    """A flow's own layers before and after its block calls are rows of their own, as in
+    `xdsl audit` (issue 11): the same rows, with the parameters counted in the module."""
+    from test_block_order import DENSE
+
+    spec = tmp_path / "densish.x"
+    spec.write_text(DENSE)
+    result = run("compile", str(spec), "--format", "json")
+    assert result.exit_code == 0, result.output
+    blocks = json.loads(result.output)["blocks"]
+    assert [(b["name"], b["layers"], b["output"], b["params"], b["macs"]) for b in blocks] == [
+        ("features", 2, [8, 8, 8], 1_184, 301_056),
+        ("features.dense1", 5, [12, 8, 8], 308, 18_432),
+        ("features.dense2", 5, [16, 8, 8], 460, 27_648),
+        ("features.transition1", 2, [8, 4, 4], 136, 8_192),
+        ("features", 4, [10], 106, 80),
+    ]
+    audit = json.loads(run("audit", str(spec), "--format", "json").output)["blocks"]
+    assert [(b["name"], b["layers"], b["params"]) for b in blocks] == \
+        [(b["name"], b["layers"], b["params"]) for b in audit]
+    table = run("compile", str(spec)).output.split("\n\n")[1].splitlines()
+    assert [line.split()[:2] for line in table[2:]] == [
+        ["features", "2"], ["features.dense1", "5"], ["features.dense2", "5"],
+        ["features.transition1", "2"], ["features", "4"]]

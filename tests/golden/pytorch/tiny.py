@@ -86,6 +86,13 @@ class SeparableConv2d(nn.Module):
             "gelu": nn.GELU,
             "sigmoid": nn.Sigmoid,
             "tanh": nn.Tanh,
+            "relu6": nn.ReLU6,
+            "silu": nn.SiLU,
+            "swish": nn.SiLU,
+            "hardswish": nn.Hardswish,
+            "hardsigmoid": nn.Hardsigmoid,
+            "leaky_relu": nn.LeakyReLU,
+            "mish": nn.Mish,
         }
         self.mid_act = activations[mid_act]() if mid_act != "none" else None
 
