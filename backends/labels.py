@@ -104,6 +104,27 @@ def _groupnorm(n: LayerNode) -> str:
     return f"GroupNorm, {groups} group{'s' if groups != 1 else ''}"
 
 
+def _number(v: float) -> str:
+    """1e-06 as a paper writes it: 1e-6."""
+    return re.sub(r"e([-+])0*(\d)", r"e\1\2", f"{v:g}").replace("e+", "e")
+
+
+def _upsample(n: LayerNode) -> str:
+    a: Any = n.attrs
+    how = f"to {size(a.size)}" if a.size is not None else size(a.scale)
+    return ", ".join([f"UpSampling {how}", a.mode, *["align_corners"] * a.align_corners])
+
+
+def _deconv(n: LayerNode) -> str:
+    a: Any = n.attrs
+    parts = [f"TransposedConv {a.filters}", size(a.kernel), *_window(a)]
+    if a.output_padding != (0, 0):
+        parts.append(f"output_padding={size(a.output_padding)}")
+    if a.groups > 1:
+        parts.append(f"groups={a.groups}")
+    return ", ".join(parts)
+
+
 def _input(n: LayerNode) -> str:
     return f"{n.name}: {shape(n.shape)}"
 
@@ -122,6 +143,12 @@ LABELS: dict[str, Callable[[LayerNode], str]] = {
     "leaky_relu": _leaky_relu,
     "gelu": _gelu,
     "groupnorm": _groupnorm,
+    "upsample": _upsample,
+    "deconv": _deconv,
+    "pixelshuffle": lambda n: f"PixelShuffle {TIMES}{n.attrs.factor}",  # type: ignore[attr-defined]
+    "adaptive_avgpool": lambda n: f"AveragePooling to {size(n.attrs.size)}",  # type: ignore[attr-defined]
+    "layerscale": lambda n: f"LayerScale, init={_number(n.attrs.init)}",  # type: ignore[attr-defined]
+    "pwlinear": lambda n: f"Linear {n.attrs.units}, per position",  # type: ignore[attr-defined]
     "dropout": lambda n: f"Dropout {n.attrs.p:g}",  # type: ignore[attr-defined]
     "linear": lambda n: f"Linear {n.attrs.units}",  # type: ignore[attr-defined]
     "add": lambda n: "+",

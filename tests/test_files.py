@@ -204,6 +204,16 @@ def test_a_long_line_prints_a_short_excerpt_with_the_caret_in_place() -> None:
     assert carets.count("^") == 4
 
 
+def test_a_huge_name_is_quoted_by_its_ends(tmp_path: Path) -> None:
+    path = tmp_path / "name.x"
+    path.write_text(HEAD + "    " + "n" * 100_000 + " 3\n")
+    result = run("check", str(path))
+    assert result.exit_code == 1
+    first = result.output.splitlines()[0]
+    assert first == (f"{path}:3:5: error: unknown layer or block `{'n' * 40}…{'n' * 40}`")
+    assert len(result.output) < 1000
+
+
 # ---- item 14: compile never overwrites the spec it reads ---------------------------------------
 
 

@@ -210,3 +210,22 @@ def test_fmt_of_standard_input_is_capped_too() -> None:
     assert result.exit_code == 1
     assert result.output.startswith(f"<stdin>:3:{1024 - len(HEAD) + 1}: error: the spec is "
                                     "larger than the limit of 1 KiB")
+
+
+def test_the_fuzzing_oracle_reports_a_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refusal is a located spec error, which the oracle otherwise accepts: it must still be
+    reported as the fmt bug it is."""
+    from fuzz.mutate import Case, encode
+    from fuzz.oracle import Workspace, run
+
+    workspace = Workspace()
+    try:
+        case = Case("bomb/long_expression", encode(long_sum(3)))
+        assert run(case, workspace).failures == []
+        number = printer._number
+        monkeypatch.setattr(printer, "_number", lambda v: "7" if v == 0 else number(v))
+        assert {f.signature for f in run(case, workspace).failures} == {
+            "fmt|fmt-refused|xdsl fmt would change the meaning of the spec here (a bug in xdsl "
+            "fmt); nothing was writte"}
+    finally:
+        workspace.close()

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .api import parse, shipped_specs, summarize
+from .diagnostics import split_lines
 
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
 _BREAKS = (": ", "; ", ", ", " — ", " -- ")
@@ -45,7 +46,7 @@ def _last_break(text: str) -> int:
 
 def summary_line(text: str) -> str:
     """One line describing a spec, from its source text (see the module docstring)."""
-    lines = text.lstrip("\ufeff").splitlines()
+    lines = split_lines(text.lstrip("\ufeff"))
     code = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
     comment: list[str] = []
     for line in lines:

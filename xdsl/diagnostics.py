@@ -10,6 +10,7 @@ structured, so an editor can show them as related locations.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -223,7 +224,8 @@ def render(diag: Diagnostic, source: Source | None, color: bool = False) -> str:
 
     name = source.name if source else "<spec>"
     where = f"{name}:{diag.span.line}:{diag.span.column}" if diag.span else name
-    out = [f"{paint('bold', where)}: {paint('error', diag.severity + ':')} {diag.message}"]
+    out = [f"{paint('bold', where)}: {paint('error', diag.severity + ':')} "
+           f"{_short_quotes(diag.message)}"]
     if diag.span and source and source.line(diag.span.line):
         text = source.line(diag.span.line).expandtabs(1)
         gutter = str(diag.span.line)
@@ -233,7 +235,7 @@ def render(diag: Diagnostic, source: Source | None, color: bool = False) -> str:
         end = max(start, min(end, max(len(text), start)))
         text, start, end = _window(text, start, end)
         caret = " " * (start - 1) + "^" * (end - start + 1)
-        label = f" {diag.label}" if diag.label else ""
+        label = f" {_short_quotes(diag.label)}" if diag.label else ""
         out += [
             f"{pad} {paint('blue', '|')}",
             f"{paint('blue', gutter + ' |')} {text}",
@@ -241,10 +243,10 @@ def render(diag: Diagnostic, source: Source | None, color: bool = False) -> str:
         ]
     if diag.notes or diag.trace or diag.hint:
         pad = " " * (len(str(diag.span.line)) if diag.span else 0)
-        out += [f"{pad} {paint('blue', '=')} note: {note.render(name)}"
+        out += [f"{pad} {paint('blue', '=')} note: {_short_quotes(note.render(name))}"
                 for note in diag.related()]
         if diag.hint:
-            out.append(f"{pad} {paint('blue', '=')} hint: {diag.hint}")
+            out.append(f"{pad} {paint('blue', '=')} hint: {_short_quotes(diag.hint)}")
     return "\n".join(out)
 
 
@@ -263,6 +265,20 @@ def _window(text: str, start: int, end: int) -> tuple[str, int, int]:
     shift = first - (1 if first else 0)
     start = min(start - shift, len(shown))
     return shown, start, max(start, min(end - shift, len(shown)))
+
+
+QUOTED = 80
+"""The most characters of a `quoted` name or text a rendered message shows."""
+_LONG_QUOTE = re.compile(rf"`([^`\n]{{{QUOTED + 1},}})`")
+
+
+def _short_quotes(text: str) -> str:
+    """``text`` with every `quoted` part longer than :data:`QUOTED` characters cut in the
+    middle: a name of 100,000 characters is shown by its ends."""
+    if len(text) <= QUOTED:
+        return text
+    half = QUOTED // 2
+    return _LONG_QUOTE.sub(lambda m: f"`{m[1][:half]}…{m[1][-half:]}`", text)
 
 
 def render_all(diags: Sequence[Diagnostic], source: Source | None, color: bool = False) -> str:

@@ -217,6 +217,55 @@ class LinearAttrs(Attrs):
     bias: bool = True
 
 
+class LayerScaleAttrs(Attrs):
+    """A learned per-channel multiplier (CaiT, ConvNeXt), starting at ``init``."""
+
+    init: Annotated[float, Field(allow_inf_nan=False)] = 1e-6  # ConvNeXt's and timm's
+
+
+class UpsampleAttrs(Attrs):
+    """Enlarging a map by whole factors (``upsample 2``, ``upsample 2x1``) or to a size
+    (``upsample size=14x14``), as ``F.interpolate`` does."""
+
+    scale: Pair | None = None
+    size: Pair | None = None
+    mode: Literal["nearest", "bilinear"] = "nearest"
+    align_corners: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> UpsampleAttrs:
+        if (self.scale is None) == (self.size is None):
+            raise PydanticCustomError("one_of", "give exactly one of a scale factor "
+                                      "(`upsample 2`) and `size`")
+        if self.align_corners and self.mode != "bilinear":
+            raise PydanticCustomError("align_corners", "`align_corners` applies to "
+                                      "mode=bilinear only")
+        return self
+
+
+class DeconvAttrs(Attrs):
+    """A transposed convolution, torch's ``nn.ConvTranspose2d``: ``pad`` removes rows and
+    columns from each side of the output, ``output_padding`` adds them after."""
+
+    filters: Channels
+    kernel: Pair
+    stride: Pair = (1, 1)
+    pad: Padding = "valid"
+    output_padding: Annotated[tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]],
+                              BeforeValidator(_pair)] = (0, 0)
+    dilation: Pair = (1, 1)
+    groups: Channels = 1
+    bias: bool = True
+
+
+class PixelShuffleAttrs(Attrs):
+    factor: Channels
+
+
+class AdaptivePoolAttrs(Attrs):
+    size: Pair
+
+
 @dataclass(frozen=True)
 class Inferred:
     shape: Shape
@@ -408,9 +457,93 @@ def _pool_rule(op: str) -> Rule:
 def _linear_rule(a: LinearAttrs, ins: list[Shape], _g: bool) -> Inferred:
     if len(ins[0]) != 1:
         raise ShapeError(f"`linear` needs a vector, got a feature map of {fmt_shape(ins[0])}",
-                         "add `global avgpool` or `flatten` before it")
+                         "add `global avgpool` or `flatten` before it, or write "
+                         f"`pwlinear {a.units}` for one on the channels at every position")
     n = ins[0][0]
     return Inferred((a.units,), n * a.units + a.units * a.bias, 0, n * a.units)
+
+
+# ---- layers that enlarge maps, and per-position layers (ConvNeXt) ----------------------------
+
+
+def _pwlinear_rule(a: LinearAttrs, ins: list[Shape], _g: bool) -> Inferred:
+    """``nn.Linear`` over the channels at every position: a 1×1 convolution's arithmetic with
+    a linear layer's (out, in) weights."""
+    if len(ins[0]) != 3:
+        raise ShapeError(f"`pwlinear` applies a linear layer at every position of a feature "
+                         f"map, got a vector of {ins[0][0]}", f"write `linear {a.units}` for "
+                         "a vector")
+    c, h, w = ins[0]
+    return Inferred((a.units, h, w), c * a.units + a.units * a.bias, 0, c * a.units * h * w)
+
+
+def _layerscale_rule(_a: LayerScaleAttrs, ins: list[Shape], _g: bool) -> Inferred:
+    """One multiplier per channel (per feature of a vector); an element-wise product counts
+    no MACs, as a batch norm's scale does not."""
+    return Inferred(ins[0], ins[0][0])
+
+
+def _upsample_rule(a: UpsampleAttrs, ins: list[Shape], _g: bool) -> Inferred:
+    c, h, w = _feature_map("upsample", ins[0])
+    if a.size is None:
+        return Inferred((c, h * a.scale[0], w * a.scale[1]))  # type: ignore[index]
+    if a.size[0] < h or a.size[1] < w:
+        raise ShapeError(f"`upsample` to {a.size[0]}x{a.size[1]} would shrink {h}x{w}",
+                         "upsampling enlarges maps; use `adaptive_avgpool "
+                         f"{a.size[0]}x{a.size[1]}` or pooling to shrink one")
+    return Inferred((c, *a.size))
+
+
+def _deconv_rule(a: DeconvAttrs, ins: list[Shape], _g: bool) -> Inferred:
+    """Output ``(in - 1)·stride - 2·pad + dilation·(k - 1) + output_padding + 1`` per axis;
+    each input pixel meets ``k·k·filters/groups`` weights of its group, hence the MACs."""
+    cin, h, w = _feature_map("deconv", ins[0])
+    if a.pad == "same":
+        raise ShapeError("`deconv` takes its padding as numbers (torch's: rows and columns "
+                         "removed from each side of the output), not `same`",
+                         "for twice the size write e.g. `deconv 64 2x2 stride=2`, or "
+                         "`deconv 64 4x4 stride=2 pad=1`")
+    pad: tuple[int, int] = (0, 0) if a.pad == "valid" else a.pad  # type: ignore[assignment]
+    for axis, name in enumerate(("height", "width")):
+        op_, s, d = a.output_padding[axis], a.stride[axis], a.dilation[axis]
+        if op_ >= s and op_ >= d:
+            raise ShapeError(f"`deconv` output_padding {op_} along the {name} is not smaller "
+                             f"than its stride {s}", "output_padding picks one of the "
+                             f"{s} output sizes a stride of {s} leaves open: use 0 to "
+                             f"{s - 1}" if s > 1 else "with stride 1 the output size is fixed: "
+                             "remove output_padding")
+    _groups_divide("deconv", cin, a.filters, a.groups, "groups")
+    oh, ow = ((n - 1) * a.stride[i] - 2 * pad[i] + a.dilation[i] * (a.kernel[i] - 1)
+              + a.output_padding[i] + 1 for i, n in enumerate((h, w)))
+    if oh <= 0 or ow <= 0:
+        raise ShapeError(f"`deconv` with padding {pad[0]}x{pad[1]} shrinks {h}x{w} to "
+                         f"{oh}x{ow}", "use less padding")
+    weights = cin * (a.filters // a.groups) * a.kernel[0] * a.kernel[1]
+    return Inferred((a.filters, oh, ow), weights + a.filters * a.bias, 0, weights * h * w,
+                    groups=a.groups)
+
+
+def _pixelshuffle_rule(a: PixelShuffleAttrs, ins: list[Shape], _g: bool) -> Inferred:
+    c, h, w = _feature_map("pixelshuffle", ins[0])
+    r2 = a.factor ** 2
+    if c % r2:
+        near = " or ".join(str(m * r2) for m in (c // r2, c // r2 + 1) if m)
+        raise ShapeError(f"`pixelshuffle {a.factor}` turns each {r2} channels into a "
+                         f"{a.factor}x{a.factor} patch, and {c} channels are not a multiple "
+                         f"of {r2}", f"give it a multiple of {r2} channels ({near}) from the "
+                         "layer before")
+    return Inferred((c // r2, h * a.factor, w * a.factor))
+
+
+def _adaptive_pool_rule(a: AdaptivePoolAttrs, ins: list[Shape], _g: bool) -> Inferred:
+    """Average pooling to a fixed size at any input size (torchvision's ``avgpool`` to 7×7);
+    a size above the input's would repeat pixels, so it is refused."""
+    c, h, w = _feature_map("adaptive_avgpool", ins[0])
+    if a.size[0] > h or a.size[1] > w:
+        raise ShapeError(f"`adaptive_avgpool` to {a.size[0]}x{a.size[1]} would enlarge "
+                         f"{h}x{w}", f"pool to at most {h}x{w}, or enlarge the map with "
+                         "`upsample`")
+    return Inferred((c, *a.size))
 
 
 def _flatten_rule(_a: Attrs, ins: list[Shape], _g: bool) -> Inferred:
@@ -486,6 +619,19 @@ OPS: dict[str, OpSpec] = {
         OpSpec("dropout", DropoutAttrs, _same_shape, ("p",), "Dropout", summary="dropout P"),
         OpSpec("linear", LinearAttrs, _linear_rule, ("units",), "Linear",
                summary="linear UNITS [bias]"),
+        OpSpec("pwlinear", LinearAttrs, _pwlinear_rule, ("units",), "Linear",
+               summary="pwlinear UNITS [bias]: a linear layer on the channels at every position"),
+        OpSpec("layerscale", LayerScaleAttrs, _layerscale_rule, ("init",), "LayerScale",
+               summary="layerscale [init=1e-6]"),
+        OpSpec("upsample", UpsampleAttrs, _upsample_rule, ("scale",), "UpSampling",
+               summary="upsample FACTOR | size=HxW [mode=nearest|bilinear, align_corners]"),
+        OpSpec("deconv", DeconvAttrs, _deconv_rule, ("filters", "kernel"), "TransposedConv",
+               summary="deconv FILTERS KxK [stride, pad (numbers), output_padding, dilation, "
+                       "groups, bias]"),
+        OpSpec("pixelshuffle", PixelShuffleAttrs, _pixelshuffle_rule, ("factor",),
+               "PixelShuffle", summary="pixelshuffle FACTOR"),
+        OpSpec("adaptive_avgpool", AdaptivePoolAttrs, _adaptive_pool_rule, ("size",),
+               "AveragePooling", summary="adaptive_avgpool HxW"),
         OpSpec("flatten", NoAttrs, _flatten_rule, (), "Flatten"),
         OpSpec("add", NoAttrs, _add_rule, (), "Add", merges=True,
                summary="add(name, ...): sum of the current tensor and the named ones"),
@@ -493,6 +639,20 @@ OPS: dict[str, OpSpec] = {
                summary="concat(name, ...): channels of the current tensor and the named ones"),
     ]
 }
+
+# Other frameworks' names for xdsl's ops, offered as "did you mean": compared without case,
+# underscores and a trailing "2d" (ConvTranspose2d, conv2d_transpose, AdaptiveAvgPool2d).
+SYNONYMS = {"convtranspose": "deconv", "conv2dtranspose": "deconv", "transposedconv": "deconv",
+            "deconvolution": "deconv", "upconv": "deconv", "interpolate": "upsample",
+            "resize": "upsample", "adaptiveavgpool": "adaptive_avgpool",
+            "pointwiselinear": "pwlinear"}
+
+
+def synonym_hint(word: str) -> str:
+    """``did you mean `deconv`?`` for ``convtranspose``; empty when ``word`` is no synonym."""
+    key = word.lower().replace("_", "").removesuffix("2d")
+    return f"did you mean `{SYNONYMS[key]}`?" if key in SYNONYMS else ""
+
 
 def option_names(op: str) -> list[str]:
     return list(OPS[op].attrs.model_fields)

@@ -307,7 +307,12 @@ def _layout(lines: list[Line], source: Source) -> tuple[str, list[int | None]]:
     out: list[str] = []
     origins: list[int | None] = []
     last = 0  # the last source line accounted for
-    sources = [line.source for line in lines]
+    following: list[int] = []  # the next printed line's source line, for each printed line
+    after = len(source.lines) + 1
+    for line in reversed(lines):
+        following.append(after)
+        after = line.source if line.source is not None else after
+    following.reverse()
     for i, line in enumerate(lines):
         indent = line.text[: len(line.text) - len(line.text.lstrip())]
         if line.source is not None and line.source > last:
@@ -330,8 +335,7 @@ def _layout(lines: list[Line], source: Source) -> tuple[str, list[int | None]]:
         text = line.text
         if line.source is not None:
             # its own line's comment, and those of the continuation lines it was printed from
-            following = next((s for s in sources[i + 1:] if s is not None), len(source.lines) + 1)
-            for n in range(line.source, max(following, line.source + 1)):
+            for n in range(line.source, max(following[i], line.source + 1)):
                 if n in trailing:
                     text += "  " + trailing.pop(n)
         out.append(text)

@@ -12,6 +12,7 @@ The comparison walks the trees without recursion, so it compares trees of any de
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -38,8 +39,7 @@ def first_difference(a: BaseModel, b: BaseModel) -> t.Node | None:
         if isinstance(x, BaseModel):
             if type(x) is not type(y):
                 return _node(x)
-            fields = [name for name, info in type(x).model_fields.items() if not info.exclude]
-            stack.extend((getattr(x, name), getattr(y, name), x) for name in reversed(fields))
+            stack.extend((getattr(x, name), getattr(y, name), x) for name in _fields(type(x)))
         elif isinstance(x, list | tuple):
             if type(x) is not type(y) or len(x) != len(y):  # type: ignore[arg-type]
                 return _node(owner)
@@ -47,6 +47,13 @@ def first_difference(a: BaseModel, b: BaseModel) -> t.Node | None:
         elif type(x) is not type(y) or x != y:
             return _node(owner)
     return None
+
+
+@functools.cache
+def _fields(kind: type[BaseModel]) -> tuple[str, ...]:
+    """The fields a dump holds (places in the text are excluded), last first."""
+    return tuple(reversed([name for name, info in kind.model_fields.items()
+                           if not info.exclude]))
 
 
 def _node(model: BaseModel) -> t.Node:

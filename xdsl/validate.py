@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from . import tree as t
 from .diagnostics import Collector, Source, SpecError, did_you_mean
 from .lexer import KEYWORDS
-from .ops import OPS, SYMBOLS, option_names, option_words
+from .ops import OPS, SYMBOLS, option_names, option_words, synonym_hint
 
 PARAM_TYPES = ("int", "float", "bool", "str", "choice", "any")
 AUDIT_METRICS = ("trainable", "non_trainable", "params", "macs", "flops", "output")
@@ -287,7 +287,8 @@ class _Checker:
         spec = OPS.get(op.name)
         if spec is None:
             self.out.error(f"unknown layer or block `{op.name}`", op.name_span,
-                           hint=did_you_mean(op.name, [*OPS, *self.blocks]) or _known_layers())
+                           hint=synonym_hint(op.name) or did_you_mean(op.name, [*OPS, *self.blocks])
+                           or _known_layers())
             return
         if op.is_global and not spec.pool:
             self.out.error(f"`global` applies to pooling, not to `{op.name}`", op.span,

@@ -28,7 +28,7 @@ from xdsl.backends.pytorch.pytext import attr_name, comment_text, doc_text, iden
 from xdsl.evaluate import describe_settings
 
 RUNTIME_NAMES = ("PointwiseConv2d", "SeparableConv2d", "partial_affine", "avg_pool2d_exclude_pad",
-                 "init_weights")
+                 "LayerScale", "init_weights")
 """Definitions of runtime.py that generated code may use (copied into exported files)."""
 
 _RESERVED = frozenset({*keyword.kwlist, *keyword.softkwlist, "self", "x", "torch", "F", "nn",

@@ -186,6 +186,45 @@ def _linear(node: LayerNode, ins: list[Shape]) -> Call:
     return Call("nn.Linear", (ins[0][0], node.attrs.units), bias)
 
 
+def _channels_last_forward(e: Emit) -> str:
+    """A layer over the channels at every position (ConvNeXt's ``nn.Linear``): channels
+    last, then back; on a channels_last input both permutes are free."""
+    return f"{e.module}({e.x}.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)"
+
+
+def _layerscale(node: LayerNode, ins: list[Shape]) -> Call:
+    return Call("LayerScale", (ins[0][0], node.attrs.init))
+
+
+def _upsample(e: Emit) -> str:
+    a = e.node.attrs
+    if a.size is not None:
+        how = f"size={_literal(a.size)}"
+    else:
+        factor = float(a.scale[0]) if a.scale[0] == a.scale[1] else tuple(map(float, a.scale))
+        how = f"scale_factor={_literal(factor)}"
+    corners = f", align_corners={a.align_corners}" if a.mode == "bilinear" else ""
+    return f"F.interpolate({e.x}, {how}, mode={_literal(a.mode)}{corners})"
+
+
+def _deconv(node: LayerNode, ins: list[Shape]) -> Call:
+    a = node.attrs
+    kwargs: list[tuple[str, Any]] = []
+    if a.stride != (1, 1):
+        kwargs.append(("stride", _size(a.stride)))
+    if a.pad not in ("valid", (0, 0)):
+        kwargs.append(("padding", _size(a.pad)))
+    if a.output_padding != (0, 0):
+        kwargs.append(("output_padding", _size(a.output_padding)))
+    if a.groups != 1:
+        kwargs.append(("groups", a.groups))
+    if not a.bias:
+        kwargs.append(("bias", False))
+    if a.dilation != (1, 1):
+        kwargs.append(("dilation", _size(a.dilation)))
+    return Call("nn.ConvTranspose2d", (ins[0][0], a.filters, _size(a.kernel)), tuple(kwargs))
+
+
 def _pool(kind: str) -> ForwardRule:
     def forward(e: Emit) -> str:
         a, node = e.node.attrs, e.node
@@ -298,6 +337,15 @@ LOWERINGS: dict[str, Lowering] = {
                         donates=_always),
     "bn": Lowering(lambda e: f"{e.module}({e.x})", _bn, donates=_always),
     "linear": Lowering(lambda e: f"{e.module}({e.x})", _linear, donates=_always),
+    # the output is a view of the linear layer's (as a layer norm's on a map)
+    "pwlinear": Lowering(_channels_last_forward, _linear),
+    "layerscale": Lowering(lambda e: f"{e.module}({e.x})", _layerscale, donates=_always),
+    "upsample": Lowering(_upsample, donates=_always),
+    # a batch norm after a transposed convolution stays (fold=None): its weight is (in, out)
+    "deconv": Lowering(lambda e: f"{e.module}({e.x})", _deconv, donates=_always),
+    "pixelshuffle": Lowering(lambda e: f"F.pixel_shuffle({e.x}, {e.node.attrs.factor})"),
+    "adaptive_avgpool": Lowering(
+        lambda e: f"F.adaptive_avg_pool2d({e.x}, {_literal(e.node.attrs.size)})"),
     # a layer norm's backward reads its input, not its output; on a map, the output is a view
     "layernorm": Lowering(_layernorm_forward, _layernorm,
                           donates=lambda node: len(node.shape) == 1),

@@ -133,11 +133,35 @@ def avg_pool2d_exclude_pad(
     return total / count
 
 
+class LayerScale(nn.Module):
+    """A learned multiplier per channel (CaiT, ConvNeXt), ``gamma`` starting at ``init``.
+
+    On a feature map it scales each channel at every position, whatever the memory layout; on a
+    vector, each feature.
+    """
+
+    def __init__(self, channels: int, init: float = 1e-6) -> None:
+        super().__init__()
+        self.init = init
+        self.gamma = nn.Parameter(torch.empty(channels))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.constant_(self.gamma, self.init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * (self.gamma[:, None, None] if x.dim() == 4 else self.gamma)
+
+    def extra_repr(self) -> str:
+        return f"{self.gamma.numel()}, init={self.init}"
+
+
 @torch.no_grad()
 def init_weights(model: nn.Module, seed: int = 0) -> None:
     """xdsl's default initialisation, reproducible from ``seed``.
 
-    Convolutions: kaiming normal (fan_out, ReLU) as in torchvision's ResNets, zero bias. Batch
+    Convolutions: kaiming normal (fan_out, ReLU) as in torchvision's ResNets, zero bias; the
+    same for transposed convolutions, whose fan-out is their weight's second dimension. Batch
     norm: weight 1, bias 0, fresh running statistics. Linear: normal(0, 0.01), zero bias, so the
     first logits are near zero and the first loss is near log(classes). One generator walks the
     modules in definition order: the same seed gives the same weights wherever the network is
@@ -148,6 +172,13 @@ def init_weights(model: nn.Module, seed: int = 0) -> None:
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(
                 m.weight, mode="fan_out", nonlinearity="relu", generator=generator
+            )
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.ConvTranspose2d):
+            # its weight is (in, out / groups, k, k): torch's "fan_in" of it is the fan-out
+            nn.init.kaiming_normal_(
+                m.weight, mode="fan_in", nonlinearity="relu", generator=generator
             )
             if m.bias is not None:
                 nn.init.zeros_(m.bias)

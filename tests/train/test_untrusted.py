@@ -189,3 +189,14 @@ def test_the_schema_covers_every_config_field(model: str, dataclass: Any) -> Non
     from xdsl.train import schema
 
     assert set(getattr(schema, model).model_fields) == {f.name for f in fields(dataclass)}
+
+
+def test_valid_weights_that_do_not_fit_the_network_are_refused_on_resume(run: Path) -> None:
+    """Well-formed and checksummed, but a weight's key is not the network's."""
+    state = checkpoint.load(run / "last.pt")
+    state["model"]["entry.conv9.weight"] = state["model"].pop("entry.conv1.weight")
+    checkpoint.save(run, state, best=False)
+    result = CliRunner().invoke(main, ["train", "--resume", str(run)])
+    assert result.exit_code == 1, result.output
+    assert f"{run / 'last.pt'}: its state does not fit the network it describes" in \
+        result.output and "entry.conv1.weight" in result.output

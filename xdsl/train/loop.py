@@ -189,7 +189,8 @@ class Run:
             if self.ema is not None and state.get("ema"):
                 self.ema.load_state_dict(state["ema"])
         except (RuntimeError, ValueError, KeyError) as e:  # valid fields that do not fit
-            detail = str(e).strip().splitlines()[0][:200]
+            lines = [line.strip() for line in str(e).strip().splitlines()]
+            detail = "; ".join(lines[1:4] or lines[:1])[:300]  # torch's: a title, then keys
             raise CheckpointError(f"{checkpoint.resolve(self.cfg.resume or '')}: its state does "
                                   f"not fit the network it describes ({detail})") from None
         self.epoch, self.batch, self.step = state["epoch"], state["batch"], state["step"]

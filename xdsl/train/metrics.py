@@ -41,8 +41,8 @@ class MetricsLog:
                     print("xdsl: --tensorboard needs `pip install tensorboard`; "
                           "writing metrics.jsonl and metrics.csv only", file=sys.stderr)
             else:
-                purge = None if resumed_at is None else resumed_at + 1
-                self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=purge)
+                purge = {} if resumed_at is None else {"purge_step": resumed_at + 1}
+                self.writer = SummaryWriter(str(run_dir / "tb"), **purge)
 
     def write(self, row: dict[str, Any]) -> None:
         if not self.enabled:

@@ -1,13 +1,14 @@
 """Compiled specs == Keras 3's ``Xception`` and ``InceptionV3`` with Keras' weights.
 
 Keras runs on its torch backend, used through its public API (``keras.applications``,
-``get_config``, ``get_weights``) but for one private table, below. The weights go from Keras into the compiled module, layer by layer in the
-order of the graph: a walk from the output that finishes each input before the next, which is
-the order the spec writes concat branches and residual paths in (``model.layers`` sorts by
-depth and interleaves parallel branches). Each pair is checked for kind and shape.
+``get_config``, ``get_weights``) but for one private table, below. The weights go from Keras
+into the compiled module, layer by layer in the order of the graph: a walk from the output
+that finishes each input before the next, which is the order the spec writes concat branches
+and residual paths in (``model.layers`` sorts by depth and interleaves parallel branches).
+Each pair is checked for kind and shape.
 
 The comparison is the honest one of shared/reference.md: Keras' BN statistics calibrated on a
-random batch, outputs compared relative to how far they move between two inputs, in float64,
+random image, outputs compared relative to how far they move between two inputs, in float64,
 and the wrong flavour (torchvision's Inception V3, timm's symmetric max-pool padding for
 Xception) must fail it. Keras promotes float64 to float32 in BatchNormalization, average
 pooling and Dense (its type rules imitate JAX without x64, through the private table

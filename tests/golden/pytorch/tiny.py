@@ -198,6 +198,8 @@ class Tiny(nn.Module):
         self.stem.bn2 = partial_affine(nn.BatchNorm2d(32), scale=False, center=True)
         self.stem.gconv1 = nn.Conv2d(32, 32, 1, groups=4)
         self.stem.bn3 = partial_affine(nn.BatchNorm2d(32), scale=True, center=False)
+        self.stem.groupnorm1 = nn.GroupNorm(4, 32)
+        self.stem.layernorm1 = nn.LayerNorm(32, eps=1e-06)
 
         self.mix = nn.Module()
         self.mix.concat1 = nn.Module()
@@ -212,6 +214,7 @@ class Tiny(nn.Module):
         self.head = nn.Module()
         self.head.linear1 = nn.Linear(32, 32)
         self.head.bn1 = nn.BatchNorm1d(32, eps=0.001, momentum=0.01)
+        self.head.layernorm1 = nn.LayerNorm(32)
         self.head.linear2 = nn.Linear(32, 10, bias=False)
 
         if seed is not None:
@@ -241,6 +244,11 @@ class Tiny(nn.Module):
         x = self.stem.gconv1(x)
         x = self.stem.bn3(x)
         x = F.gelu(x)
+        x = self.stem.groupnorm1(x)
+        x = F.relu6(x, inplace=True)
+        x = self.stem.layernorm1(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        x = F.gelu(x, approximate='tanh')
+        x = F.silu(x)
         stem_avgpool1 = avg_pool2d_exclude_pad(x, (3, 3), (2, 2), (0, 1, 0, 1))
 
         # mix.concat1
@@ -265,6 +273,12 @@ class Tiny(nn.Module):
         x = self.head.linear1(x)
         x = self.head.bn1(x)
         x = torch.tanh(x)
+        x = self.head.layernorm1(x)
+        x = F.leaky_relu(x, 0.2, inplace=True)
+        x = F.silu(x)
+        x = F.hardswish(x)
+        x = F.hardsigmoid(x)
+        x = F.mish(x)
         x = torch.flatten(x, 1)
         x = self.head.linear2(x)
         return x
