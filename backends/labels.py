@@ -125,6 +125,12 @@ def _deconv(n: LayerNode) -> str:
     return ", ".join(parts)
 
 
+def _split(n: LayerNode) -> str:
+    """ShuffleNet V2's words: "Channel Split", with the part this node is."""
+    a = n.attrs
+    return f"Channel Split {'/'.join(map(str, a.sizes))}, part {a.index + 1}"  # type: ignore[attr-defined]
+
+
 def _input(n: LayerNode) -> str:
     return f"{n.name}: {shape(n.shape)}"
 
@@ -152,6 +158,10 @@ LABELS: dict[str, Callable[[LayerNode], str]] = {
     "dropout": lambda n: f"Dropout {n.attrs.p:g}",  # type: ignore[attr-defined]
     "linear": lambda n: f"Linear {n.attrs.units}",  # type: ignore[attr-defined]
     "add": lambda n: "+",
+    "mul": lambda n: TIMES,
+    "drop_path": lambda n: f"Stochastic Depth {n.attrs.p:g}",  # type: ignore[attr-defined]
+    "shuffle": lambda n: f"Channel Shuffle, {n.attrs.groups} groups",  # type: ignore[attr-defined]
+    "split": _split,
     "concat": lambda n: "Concat",
 }
 

@@ -33,6 +33,7 @@ from .api import (
 )
 from .audit import Report, Row
 from .diagnostics import SpecError
+from .files import SpecFileError
 from .graph import Limits
 from .params import ParamError
 
@@ -51,8 +52,9 @@ _LAZY = {"draw": ("xdsl.backends.graphviz", "draw"),
          "CompiledNetwork": ("xdsl.backends.pytorch.build", "CompiledNetwork")}
 
 __all__ = ["CompiledNetwork", "Diagram", "Diff", "Limits", "ParamError", "Report", "Row",
-           "Setting", "Spec", "SpecError", "Summary", "at", "audit", "check", "compare",
-           "compile", "diff", "draw", "export", "fmt", "graph", "load", "parse", "sweep"]
+           "Setting", "Spec", "SpecError", "SpecFileError", "Summary", "at", "audit", "check",
+           "compare", "compile", "diff", "draw", "export", "fmt", "graph", "load", "parse",
+           "sweep"]
 del _audit_module, _diff_module
 
 

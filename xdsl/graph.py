@@ -35,11 +35,22 @@ from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationErr
 from . import tree as t
 from .diagnostics import Collector, Diagnostic, Note, Source, Span, SpecError
 from .evaluate import EvalError, Value, describe, evaluate
-from .ops import OPS, Attrs, NoAttrs, Pads, Shape, ShapeError, fmt_shape
+from .ops import (
+    OPS,
+    Attrs,
+    NoAttrs,
+    Pads,
+    Shape,
+    ShapeError,
+    SplitAttrs,
+    SplitPartAttrs,
+    fmt_shape,
+    split_sizes,
+)
 from .params import check_type, resolve_params
 from .parser import too_deep
 from .printer import arg as print_arg
-from .validate import walk_stmts
+from .validate import CHANNELS, walk_stmts
 
 Scope = tuple[str, ...]
 
@@ -149,6 +160,36 @@ class _Frame:
         self.env, self.tensors = env, tensors
 
 
+class _Unknown(Exception):
+    """``channels`` of a poisoned tensor: the expression's value is unknown, silently."""
+
+
+class _Env(Mapping[str, Value]):
+    """The names an expression sees: parameters (and repeat indices) and ``channels``, the
+    channel count of the tensor the statement being elaborated reads (``reading``; False
+    outside statements, where validation has refused ``channels``)."""
+
+    def __init__(self, env: Mapping[str, Value], builder: _Builder):
+        self.env, self.builder = env, builder
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.env or (name == CHANNELS and self.builder.reading is not False)
+
+    def __getitem__(self, name: str) -> Value:
+        if name in self.env or name != CHANNELS or self.builder.reading is False:
+            return self.env[name]
+        shape = self.builder._shape(self.builder.reading)  # type: ignore[arg-type]
+        if shape is None:
+            raise _Unknown
+        return shape[0]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.env)
+
+    def __len__(self) -> int:
+        return len(self.env)
+
+
 class _Builder:
     def __init__(self, net: t.Network, params: dict[str, Value], limits: Limits,
                  source: Source | None):
@@ -157,6 +198,7 @@ class _Builder:
         self.steps = 0  # statements elaborated, limited by max_work
         self.depth = 0  # bodies and calls entered, limited by MAX_DEPTH
         self.at: Span | None = None  # the statement being elaborated
+        self.reading: str | None | bool = False  # the tensor it reads (`channels`)
         self.calls: list[tuple[t.Op, list[Value | None]]] = []  # block calls, outermost first
         self.g = NetworkGraph(name=net.name, params=dict(params))
         self.blocks = {b.name: b for b in net.blocks}
@@ -172,7 +214,9 @@ class _Builder:
 
     def _eval(self, expr: t.Expr, env: Mapping[str, Value]) -> Value | None:
         try:
-            return evaluate(expr, env)
+            return evaluate(expr, _Env(env, self))
+        except _Unknown:  # `channels` of a poisoned tensor: its error was reported
+            return None
         except EvalError as e:
             self.out.error(str(e), e.span, hint=e.hint)
             return None
@@ -314,6 +358,7 @@ class _Builder:
               collapse: bool) -> str | None:
         if not isinstance(s, t.Op):  # a layer or a call counts its step in _op
             self._step(s.span)
+            self.reading = cur
         match s:
             case t.Op():
                 cur = self._op(s, cur, scope, frame)
@@ -328,10 +373,14 @@ class _Builder:
                 for i in range(n):
                     before = (self.g.number_of_nodes(), self.steps, self.total_params)
                     self.repeat_stack.append((uid, i))
+                    if s.index is not None:
+                        frame.env[s.index] = i
                     cur = self._stmts(body, cur, scope, frame)
                     self.repeat_stack.pop()
                     if i + 1 < n:
                         self._foresee(s, n - i - 1, i, before)
+                if s.index is not None:
+                    frame.env.pop(s.index, None)
             case t.If(cond=cond, then=then, orelse=orelse):
                 c = self._condition(cond, frame.env)
                 if c is None:  # neither branch is known to run: both poisoned
@@ -372,6 +421,8 @@ class _Builder:
             name = s.name if isinstance(s, t.Output) else getattr(s, "alias", None)
             if name:
                 frame.tensors[name] = None
+            for part in getattr(s, "parts", ()):
+                frame.tensors[part] = None
 
     def _residual(self, s: t.Residual, cur: str | None, scope: Scope, frame: _Frame,
                   collapse: bool) -> str | None:
@@ -382,6 +433,9 @@ class _Builder:
             if s.alias:
                 frame.tensors[s.alias] = None
             return None
+        if not enabled and s.shortcut and s.otherwise != "none":  # projection or identity
+            identity = s.model_copy(update={"shortcut": []})
+            return self._join("add", [main, cur], inner, s.span, s.alias, frame, identity)
         if not enabled:  # the same scope name either way, so diffs line up
             if s.alias:  # the plain sequence's output is the statement's output
                 frame.tensors[s.alias] = main
@@ -408,6 +462,8 @@ class _Builder:
             return None
         shapes = [self._shape(i) for i in ins]
         try:
+            if isinstance(stmt, t.Residual) and shapes[0] != shapes[1]:  # no broadcasting
+                raise ShapeError("")
             inferred = OPS[mode].rule(NoAttrs(), shapes, False)  # type: ignore[arg-type]
         except ShapeError as e:
             if isinstance(stmt, t.Residual):
@@ -435,6 +491,7 @@ class _Builder:
     def _op(self, op: t.Op, cur: str | None, scope: Scope, frame: _Frame,
             then: bool = True) -> str | None:
         self._step(op.span)
+        self.reading = frame.tensors.get(op.source) if op.source is not None else cur
         if op.cond is not None:
             enabled = self._condition(op.cond, frame.env)
             if enabled is None:  # neither skipping nor running it is known to be right
@@ -444,6 +501,8 @@ class _Builder:
                 return cur
         if op.source is not None:
             cur = self._tensor(op.source, op.span, frame)
+        for part in op.parts:  # poisoned unless the split succeeds
+            frame.tensors[part] = None
         if op.name in self.blocks:
             out = self._call(op, cur, scope, frame)
         else:
@@ -467,7 +526,17 @@ class _Builder:
     def _call(self, op: t.Op, cur: str | None, scope: Scope, frame: _Frame) -> str | None:
         block = self.blocks[op.name]
         names = [p.name for p in block.params]
-        values = [self._eval(a.value, frame.env) for a in op.args]
+        declared = {p.name: p for p in block.params}
+        bound = iter(names)
+        tensors: dict[str, str | None] = {}  # `tensor` parameters: names in the block's frame
+        values: list[Value | None] = []
+        for a in op.args:
+            param = declared.get(a.name if a.name is not None else next(bound, ""))
+            if param is not None and param.type == "tensor" and isinstance(a.value, t.Name):
+                tensors[param.name] = self._tensor(a.value.id, a.value.span, frame)
+                values.append(a.value.id if tensors[param.name] is not None else None)
+            else:
+                values.append(self._eval(a.value, frame.env))
         given: dict[str, tuple[Value | None, t.Arg]] = {}
         positional = [(a, v) for a, v in zip(op.args, values) if a.name is None]
         for name, (arg, value) in zip(names, positional):
@@ -490,6 +559,8 @@ class _Builder:
         try:
             env: dict[str, Value] = dict(self.params)
             for p in block.params:
+                if p.type == "tensor":
+                    continue
                 if p.name in given:
                     env[p.name] = given[p.name][0]  # type: ignore[assignment]
                     continue
@@ -501,7 +572,7 @@ class _Builder:
             inner = (*scope, self._name(scope, block.name))
             collapse = len(block.body) == 1 and \
                 isinstance(block.body[0], t.Residual | t.Merge) and not block.body[0].alias
-            return self._stmts(block.body, cur, inner, _Frame(env, {}), collapse=collapse)
+            return self._stmts(block.body, cur, inner, _Frame(env, tensors), collapse=collapse)
         finally:
             self.calls.pop()
 
@@ -524,13 +595,29 @@ class _Builder:
     def _layer(self, op: t.Op, cur: str | None, scope: Scope, frame: _Frame) -> str | None:
         spec = OPS[op.name]
         if spec.merges:
-            names = [a.value.id for a in op.args if isinstance(a.value, t.Name)]
-            ins = [cur, *(self._tensor(n, op.span, frame) for n in names)]
+            named = [self._tensor(a.value.id, op.span, frame) for a in op.args
+                     if isinstance(a.value, t.Name)]
+            # the order written is the order joined: the current tensor comes first unless
+            # it is listed, and nothing joins twice unless it is listed twice
+            ins = named if cur is not None and cur in named else [cur, *named]
+            if len(ins) == 1:
+                listed = next(print_arg(a) for a in op.args)
+                self.out.error(f"`{op.name}({listed})` joins the current tensor with nothing",
+                               op.span, notes=[f"`{listed}` is the current tensor here"],
+                               hint=f"list the tensors to join, e.g. `{op.name}(other, "
+                                    f"{listed})`; a tensor joins itself only when listed twice")
+                return None
             return self._join(op.name, ins, scope, op.span, None, frame, op)
         values: dict[str, tuple[Value, t.Node]] = {
             name: (v, arg) for name, (v, arg) in self.defaults.get(op.name, ({}, []))[0].items()}
         positional = [a for a in op.args if a.name is None]
         failed = False
+        if spec.variadic and len(positional) > 1:  # `split(58, 58)`: one tuple
+            items = [self._eval(a.value, frame.env) for a in positional]
+            if None in items:
+                return None
+            values[spec.positional[0]] = (tuple(items), positional[0])
+            positional = []
         for name, arg in [*zip(spec.positional, positional),
                           *((a.name, a) for a in op.args if a.name is not None)]:
             value = self._eval(arg.value, frame.env)
@@ -560,12 +647,34 @@ class _Builder:
                            f"of {self.limits.max_channels:,}", op.span,
                            hint="raise it with --max-channels if this is intended")
             return None
+        if isinstance(attrs, SplitAttrs):
+            return self._split(op, attrs, cur, scope, frame)
         name = (*scope, self._name(scope, op.name))
         return self._add_node(LayerNode(
             name=".".join(name), op=op.name, attrs=attrs, scope=scope, inputs=(cur,),
             shape=inferred.shape, params=inferred.params, state=inferred.state,
             macs=inferred.macs, pads=inferred.pads, groups=inferred.groups,
             is_global=op.is_global, span=op.span))
+
+    def _split(self, op: t.Op, attrs: SplitAttrs, cur: str, scope: Scope,
+               frame: _Frame) -> str | None:
+        """One node per part, each named by the spec (``as a, b``); the first part goes on."""
+        sizes = split_sizes(attrs, self._shape(cur))  # the rule has accepted the shape
+        names = [op.alias, *op.parts]
+        if len(names) != len(sizes):
+            example = ", ".join(f"part{i + 1}" for i in range(len(sizes)))
+            self.out.error(f"`split` makes {len(sizes)} parts, but {len(names)} "
+                           f"name{'s' * (len(names) != 1)} follow `as`", op.span,
+                           hint=f"name each part: `as {example}`")
+            return None
+        _, h, w = self._shape(cur)  # type: ignore[misc]
+        nodes = [self._add_node(LayerNode(
+            name=".".join((*scope, self._name(scope, "split"))), op="split",
+            attrs=SplitPartAttrs(sizes=sizes, index=i), scope=scope, inputs=(cur,),
+            shape=(size, h, w), span=op.span)) for i, size in enumerate(sizes)]
+        for part, node in zip(op.parts, nodes[1:]):
+            frame.tensors[part] = node
+        return nodes[0]
 
     def _attrs(self, op: t.Op, values: dict[str, Value], nodes: dict[str, t.Node]) -> Attrs | None:
         spec = OPS[op.name]

@@ -20,9 +20,10 @@ from pygments.token import (
     Whitespace,
 )
 
+from .evaluate import FUNCTIONS
 from .lexer import KEYWORDS
-from .ops import OPS
-from .validate import PARAM_TYPES
+from .ops import OPS, option_words
+from .validate import CHANNELS, PARAM_TYPES
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _WORD_OPERATORS = ("and", "or", "not", "x")
@@ -30,7 +31,7 @@ _DECLARATIONS = {"network": Name.Class, "block": Name.Function, "flow": Name.Nam
                  "input": Name.Variable}
 _HEADER = re.compile(rf"^network\s+{_NAME}\s*[(:]", re.M)
 _CONSTANTS = ("true", "false")
-_SYMBOLS = ("same", "valid", "none")
+_SYMBOLS = ("same", "valid", "none", *option_words("upsample", "mode"))  # nearest, ...
 
 
 def _declaration(word: str, kind: object) -> tuple[str, object]:
@@ -65,6 +66,8 @@ class XdslLexer(RegexLexer):
             (rf"(:)(\s*)({'|'.join(PARAM_TYPES)})\b",
              bygroups(Punctuation, Whitespace, Keyword.Type)),
             (words(_SYMBOLS, prefix=r"\b", suffix=r"\b"), Name.Constant),
+            (words(sorted(FUNCTIONS), prefix=r"\b", suffix=r"(?=\()"), Name.Builtin),
+            (rf"\b{CHANNELS}\b(?!\s*=)", Name.Builtin.Pseudo),
             (words(sorted(OPS), prefix=r"\b", suffix=r"\b(?!\s*=)"), Name.Builtin),
             (r"\d+(?:x\d+)+(?![\w.])", Number),  # a size: 3x3, 3x299x299
             (r"\d{1,3}(?:,\d{3})+(?!\d)", Number.Integer),  # 22,855,952 in audits

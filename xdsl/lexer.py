@@ -1,4 +1,9 @@
-"""Lexing: the grammar's LALR parser and the post-lexer that turns indentation into tokens."""
+"""Lexing: the grammar's LALR parser and the post-lexer that turns indentation into tokens.
+
+Lines are counted at ``\n`` only (lark's line counter and the grammar's ``_NL``, ``COMMENT`` and
+``STRING``); :class:`~xdsl.diagnostics.Source` turns ``\r\n`` and ``\r`` into ``\n`` first, so
+the lexer, the error excerpts and ``fmt`` agree (:func:`~xdsl.diagnostics.split_lines`).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from lark import Lark, Token
 from .diagnostics import Span
 
 KEYWORDS = (
-    "network input defaults then block flow audit repeat residual project concat add branch "
+    "network input defaults then block flow audit repeat residual project concat add mul branch "
     "if else from as global choice and or not x output note variant of"
 ).split()
 

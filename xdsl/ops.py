@@ -12,7 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 Shape = tuple[int, ...]
@@ -171,17 +179,18 @@ class ActAttrs(Attrs):
     slope: Slope | None = None
     approximate: Approximate | None = None
 
-    @model_validator(mode="after")
-    def _options_of_kind(self) -> ActAttrs:
-        own = OPS[self.kind].attrs.model_fields if self.kind in OPS else {}
-        for option in ("alpha", "slope", "approximate"):
-            if getattr(self, option) is not None and option not in own:
-                owners = ", ".join(f"`act {k}`" for k in get_args(Activation)
-                                   if k in OPS and option in OPS[k].attrs.model_fields)
-                raise PydanticCustomError("act_option", "`{option}` is an option of {owners}, "
-                                          "not of `act {kind}`",
-                                          {"option": option, "owners": owners, "kind": self.kind})
-        return self
+    @field_validator("alpha", "slope", "approximate")
+    @classmethod
+    def _option_of_kind(cls, value: Any, info: ValidationInfo) -> Any:
+        kind = info.data.get("kind")
+        if value is None or kind is None:
+            return value
+        if kind not in OPS or info.field_name not in OPS[kind].attrs.model_fields:
+            owners = " and ".join(f"`act {k}`" for k in get_args(Activation) if k in OPS
+                                  and info.field_name in OPS[k].attrs.model_fields)
+            raise PydanticCustomError("act_option", "only {owners} takes it, not `act {kind}`",
+                                      {"owners": owners, "kind": kind})
+        return value
 
     def resolved(self) -> tuple[str, Attrs]:
         """The op this activation is, with its options: ``("leaky_relu", slope=0.2)``."""
@@ -266,6 +275,37 @@ class AdaptivePoolAttrs(Attrs):
     size: Pair
 
 
+class DropPathAttrs(Attrs):
+    """Stochastic depth: a sample's whole tensor is dropped with probability ``p``."""
+
+    p: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
+
+
+class ShuffleAttrs(Attrs):
+    groups: Channels
+
+
+class SplitAttrs(Attrs):
+    """``split 2`` (equal parts) or ``split(58, 58)`` (channels per part)."""
+
+    parts: Channels | tuple[Channels, ...]
+
+
+class SplitPartAttrs(Attrs):
+    """One part of a ``split`` in the graph IR: channels ``sizes[index]`` of ``sizes``."""
+
+    sizes: tuple[Channels, ...]
+    index: Annotated[int, Field(ge=0)]
+
+    @property
+    def start(self) -> int:
+        return sum(self.sizes[: self.index])
+
+    @property
+    def stop(self) -> int:
+        return self.start + self.sizes[self.index]
+
+
 @dataclass(frozen=True)
 class Inferred:
     shape: Shape
@@ -287,6 +327,7 @@ class OpSpec:
     positional: tuple[str, ...] = ()
     label: str = ""
     merges: bool = False  # takes the current tensor plus named tensors
+    variadic: bool = False  # every positional argument goes to the first field, as a tuple
     pool: bool = False  # accepts `global`
     summary: str = ""
 
@@ -546,6 +587,46 @@ def _adaptive_pool_rule(a: AdaptivePoolAttrs, ins: list[Shape], _g: bool) -> Inf
     return Inferred((c, *a.size))
 
 
+def _drop_path_rule(_a: DropPathAttrs, ins: list[Shape], _g: bool) -> Inferred:
+    return Inferred(ins[0])
+
+
+def _shuffle_rule(a: ShuffleAttrs, ins: list[Shape], _g: bool) -> Inferred:
+    c = _feature_map("shuffle", ins[0])[0]
+    if c % a.groups:
+        raise ShapeError(f"`shuffle {a.groups}` deals {c} channels into {a.groups} groups, "
+                         "which does not divide evenly",
+                         f"choose a number of groups that divides {c}")
+    return Inferred(ins[0])
+
+
+def split_sizes(a: SplitAttrs, shape: Shape) -> tuple[int, ...]:
+    """The channels of each part of a ``split`` of a ``shape`` map."""
+    c = _feature_map("split", shape)[0]
+    if isinstance(a.parts, int):
+        if c % a.parts:
+            raise ShapeError(f"`split {a.parts}` cuts {c} channels into {a.parts} equal parts, "
+                             "which does not divide evenly",
+                             f"choose a number of parts that divides {c}, or give the "
+                             f"channels of each part: `split({_near_equal(c, a.parts)})`")
+        return (c // a.parts,) * a.parts
+    if sum(a.parts) != c:
+        raise ShapeError(f"`split({', '.join(map(str, a.parts))})` takes {sum(a.parts)} "
+                         f"channels, but its input has {c}",
+                         f"give parts that add up to {c}")
+    return a.parts
+
+
+def _near_equal(c: int, n: int) -> str:
+    """``c`` channels in ``n`` parts as equal as can be, the larger first: ``44, 44, 43, 43``."""
+    return ", ".join(str(c // n + (i < c % n)) for i in range(n))
+
+
+def _split_rule(a: SplitAttrs, ins: list[Shape], _g: bool) -> Inferred:
+    """The first part's shape (the graph builds one node per part)."""
+    return Inferred((split_sizes(a, ins[0])[0], *ins[0][1:]))
+
+
 def _flatten_rule(_a: Attrs, ins: list[Shape], _g: bool) -> Inferred:
     return Inferred((math.prod(ins[0]),))
 
@@ -554,14 +635,33 @@ def fmt_shape(shape: Shape) -> str:
     return " x ".join(map(str, shape))
 
 
-def _add_rule(_a: Attrs, ins: list[Shape], _g: bool) -> Inferred:
-    first = ins[0]
-    for other in ins[1:]:
-        if other != first:
-            raise ShapeError(f"`add` joins {fmt_shape(first)} with {fmt_shape(other)}",
-                             "the tensors added must have the same channels and size",
+def broadcast(shapes: list[Shape]) -> Shape | None:
+    """NumPy's broadcast of tensors of one rank (each dimension equal, or 1 in all but one):
+    a C x 1 x 1 gate scales every position, a 1 x H x W one every channel; None if they
+    do not broadcast."""
+    out = shapes[0]
+    for other in shapes[1:]:
+        if len(other) != len(out) or any(a != b and 1 not in (a, b) for a, b in zip(out, other)):
+            return None
+        out = tuple(max(a, b) for a, b in zip(out, other))
+    return out
+
+
+def _broadcast_rule(op: str) -> Rule:
+    """An element-wise sum or product, broadcasting; it counts no MACs (as fvcore counts
+    none for element-wise ops, and as a batch norm's scale counts none)."""
+
+    def rule(_a: Attrs, ins: list[Shape], _g: bool) -> Inferred:
+        shape = broadcast(ins)
+        if shape is None:
+            bad = next(s for k, s in enumerate(ins) if broadcast(ins[: k + 1]) is None)
+            raise ShapeError(f"`{op}` joins {fmt_shape(ins[0])} with {fmt_shape(bad)}",
+                             "each dimension must be equal, or 1 in one of them (a gate of "
+                             "C x 1 x 1 or 1 x H x W)",
                              tuple(f"input {i + 1} is {fmt_shape(s)}" for i, s in enumerate(ins)))
-    return Inferred(first)
+        return Inferred(shape)
+
+    return rule
 
 
 def _concat_rule(_a: Attrs, ins: list[Shape], _g: bool) -> Inferred:
@@ -632,9 +732,17 @@ OPS: dict[str, OpSpec] = {
                "PixelShuffle", summary="pixelshuffle FACTOR"),
         OpSpec("adaptive_avgpool", AdaptivePoolAttrs, _adaptive_pool_rule, ("size",),
                "AveragePooling", summary="adaptive_avgpool HxW"),
+        OpSpec("drop_path", DropPathAttrs, _drop_path_rule, ("p",), "StochasticDepth",
+               summary="drop_path P: drops a sample's tensor with probability P, 0 <= P < 1"),
+        OpSpec("shuffle", ShuffleAttrs, _shuffle_rule, ("groups",), "Channel Shuffle",
+               summary="shuffle GROUPS"),
+        OpSpec("split", SplitAttrs, _split_rule, ("parts",), "Channel Split", variadic=True,
+               summary="split PARTS as a, b, ...  or  split(C1, C2, ...) as a, b, ..."),
         OpSpec("flatten", NoAttrs, _flatten_rule, (), "Flatten"),
-        OpSpec("add", NoAttrs, _add_rule, (), "Add", merges=True,
+        OpSpec("add", NoAttrs, _broadcast_rule("add"), (), "Add", merges=True,
                summary="add(name, ...): sum of the current tensor and the named ones"),
+        OpSpec("mul", NoAttrs, _broadcast_rule("mul"), (), "Multiply", merges=True,
+               summary="mul(name, ...): product of the current tensor and the named ones"),
         OpSpec("concat", NoAttrs, _concat_rule, (), "Concat", merges=True,
                summary="concat(name, ...): channels of the current tensor and the named ones"),
     ]

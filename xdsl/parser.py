@@ -1,20 +1,22 @@
-"""Spec text → syntax tree (:mod:`xdsl.tree`): a lark Transformer building typed nodes.
+"""Spec text → syntax tree (:mod:`xdsl.tree`): typed nodes built during the LALR parse.
 
-Before the tree is built, its nesting is measured (without recursion): every later stage walks
-it recursively, so a spec nested deeper than :data:`MAX_NESTING` levels is refused with an
-error at the place where it gets too deep, never with Python's ``RecursionError``.
+:class:`_Build` has a method per grammar rule; :mod:`xdsl.lalr` calls it at each reduction.
+The nesting of what is built is measured on the way (without recursion): every later stage
+walks the tree recursively, so a spec nested deeper than :data:`MAX_NESTING` levels is refused
+with an error at the place where it gets too deep, never with Python's ``RecursionError``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
-from lark import Token, Transformer, Tree, UnexpectedInput, v_args
-from lark.exceptions import VisitError
+from lark import Token, Tree, UnexpectedInput
 
 from . import tree as t
 from .diagnostics import Diagnostic, Note, Source, Span, SpecError
+from .lalr import Reductions
 from .lexer import LexError, lark_parser, span_of
 from .syntax_errors import lex_diagnostic, parse_diagnostic
 
@@ -36,9 +38,9 @@ def _number(token: Token, text: str | None = None) -> int:
     return int(digits)
 
 
-@v_args(meta=True)
-class _Build(Transformer):
-    """Lark parse tree → :mod:`xdsl.tree` nodes."""
+class _Build:
+    """Grammar rules → :mod:`xdsl.tree` nodes: ``rule(meta, children)`` per rule (its alias, else
+    its name), ``meta`` where its text lies, ``children`` what the grammar keeps of it."""
 
     # expressions
     def int(self, meta, c):
@@ -71,6 +73,9 @@ class _Build(Transformer):
 
     def paren(self, meta, c):
         return c[1]
+
+    def call(self, meta, c):
+        return t.Call(span=span_of(meta), func=str(c[0]), args=c[1])
 
     def ternary(self, meta, c):
         _, then, cond, orelse, _ = c
@@ -115,20 +120,25 @@ class _Build(Transformer):
         if is_global:
             c = c[1:]
         name, *rest = c
-        args, source, alias = [], None, None
+        args, source, alias, parts = [], None, None, []
         for item in rest:
             if isinstance(item, list):
                 args.extend(item)
             elif isinstance(item, tuple):
                 if item[0] == "from":
                     source = item[1]
-                else:
+                elif item[0] == "as":
                     alias = item[1]
+                else:
+                    parts = item[1]
             elif item is not None:
                 args.append(item)
         args = [a if isinstance(a, t.Arg) else t.Arg(span=a.span, value=a) for a in args]
         return t.Op(span=span_of(meta), name=str(name), name_span=span_of(name),
-                    is_global=is_global, args=args, source=source, alias=alias)
+                    is_global=is_global, args=args, source=source, alias=alias, parts=parts)
+
+    def more_names(self, meta, c):
+        return ("parts", [str(n) for n in c])
 
     def from_clause(self, meta, c):
         return ("from", str(c[0]))
@@ -153,15 +163,28 @@ class _Build(Transformer):
         return out
 
     def repeat(self, meta, c):
-        return t.Repeat(span=span_of(meta), count=c[0], body=c[1])
+        count, index, body = c
+        return t.Repeat(span=span_of(meta), count=count, index=index[1] if index else None,
+                        body=body)
 
     def shortcut(self, meta, c):
         return [x for x in c if isinstance(x, t.Op)]
 
+    def residual_else(self, meta, c):
+        word = str(c[1])
+        if word not in ("identity", "none"):
+            raise SpecError([Diagnostic(
+                f"a residual's `else` is `identity` or `none`, got `{word}`", span_of(c[1]),
+                hint="`else identity`: the identity shortcut when the condition is false; "
+                     "`else none`: no shortcut at all")])
+        return word, span_of(meta)
+
     def residual(self, meta, c):
-        shortcut, alias, cond, body = c
+        shortcut, alias, cond, otherwise, body = c
+        word, where = otherwise or (None, None)
         return t.Residual(span=span_of(meta), shortcut=shortcut or [],
-                          alias=alias[1] if alias else None, cond=cond, body=body)
+                          alias=alias[1] if alias else None, cond=cond, otherwise=word,
+                          otherwise_span=where, body=body)
 
     def branch(self, meta, c):
         name, body = c
@@ -265,29 +288,29 @@ class _Build(Transformer):
 def parse_source(source: Source) -> t.Network | t.Variant:
     """Parse spec text; raise :class:`SpecError` with a located, human message on failure."""
     text = source.text if source.text.endswith("\n") else source.text + "\n"
+    build = _reductions()
     try:
-        parse_tree = lark_parser().parse(text)
+        root = build.parse(text)
     except LexError as e:
         raise SpecError([lex_diagnostic(e)], source) from None
     except UnexpectedInput as e:
         raise SpecError([parse_diagnostic(e, source)], source) from None
-    if (deep := _too_deep(parse_tree)) is not None:
-        raise SpecError([deep], source)
-    try:
-        return _Build().transform(parse_tree)
-    except VisitError as e:
-        if isinstance(e.orig_exc, SpecError):
-            raise SpecError(e.orig_exc.diagnostics, source) from None
-        if isinstance(e.orig_exc, RecursionError):
-            raise too_deep(source) from None
-        raise
-    except RecursionError:
-        raise too_deep(source) from None
+    if root.height > MAX_NESTING:  # rare: find the place on lark's own tree, walked top down
+        deep = _too_deep(lark_parser().parse(text))
+        raise SpecError([deep] if deep else too_deep(source).diagnostics, source)
+    if build.error is not None:
+        raise SpecError(build.error.diagnostics, source) from None
+    return root.value
+
+
+@functools.cache
+def _reductions() -> Reductions:
+    return Reductions(lark_parser(), _Build(), _STATEMENTS | _EXPRESSIONS, _CHAINS)
 
 
 _STATEMENTS = frozenset({"repeat", "residual", "merge", "branch", "if_stmt", "output",
                          "block_def", "flow"})
-_EXPRESSIONS = frozenset({"paren", "ternary", "not_", "size"})
+_EXPRESSIONS = frozenset({"paren", "ternary", "not_", "size", "call"})
 _CHAINS = {"arith": 2, "compare": 2, "or_": 1, "and_": 1}
 """Operator chains (``a + b - c``): a left-nested operation per operator; the step between
 operands in the children (2 where the operator tokens are kept)."""

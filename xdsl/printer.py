@@ -51,6 +51,8 @@ def expr(e: t.Expr, context: int = 0) -> str:
             return f"({text})" if context > _PRECEDENCE["not"] else text
         case t.Ternary(cond=c, then=a, orelse=b):
             return f"({expr(a)} if {expr(c)} else {expr(b)})"
+        case t.Call(func=func, args=args):
+            return f"{func}({', '.join(arg(a) for a in args)})"
         case t.BinOp(op=op, left=left, right=right):
             p = _PRECEDENCE[op]
             # comparisons do not chain; arithmetic is left-associative
@@ -78,7 +80,8 @@ def arg(a: t.Arg) -> str:
 
 def op(o: t.Op, blocks: set[str]) -> str:
     words = ["global"] if o.is_global else []
-    if o.name in blocks or o.name in ("add", "concat"):
+    if o.name in blocks or o.name in ("add", "concat", "mul") or (
+            o.name == "split" and len([a for a in o.args if a.name is None]) > 1):
         if len(o.args) == 1 and not o.args[0].name and isinstance(o.args[0].value, t.Ternary):
             words.append(f"{o.name}{expr(o.args[0].value)}")  # its parentheses are the call's
         else:
@@ -88,7 +91,8 @@ def op(o: t.Op, blocks: set[str]) -> str:
         words += [arg(a) for a in o.args]
     if o.source:
         words.append(f"from {o.source}")
-    return " ".join(words + _tail(o.alias, o.cond))
+    alias = ", ".join([o.alias, *o.parts]) if o.alias else None
+    return " ".join(words + _tail(alias, o.cond))
 
 
 def _tail(alias: str | None, cond: t.Expr | None) -> list[str]:
@@ -135,11 +139,12 @@ class _Printer:
 
     def header(self, s: t.Repeat | t.Residual) -> str:
         if isinstance(s, t.Repeat):
-            return f"repeat {expr(s.count)}"
+            return f"repeat {expr(s.count)}" + (f" as {s.index}" if s.index else "")
         words = ["residual"]
         if s.shortcut:
             words.append(f"project({'; '.join(op(o, self.blocks) for o in s.shortcut)})")
-        return " ".join(words + _tail(s.alias, s.cond))
+        words += _tail(s.alias, s.cond)
+        return " ".join(words + ([f"else {s.otherwise}"] if s.otherwise else []))
 
     def stmts(self, depth: int, body: Iterable[t.Stmt | t.Flow]) -> None:
         group: list[t.Op] = []

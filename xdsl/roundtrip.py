@@ -16,6 +16,7 @@ import functools
 import re
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -33,7 +34,7 @@ def first_difference(a: BaseModel, b: BaseModel) -> t.Node | None:
     """The first node of tree ``a`` (depth first, fields in order) that differs from ``b`` in
     anything but its place in the text (fields excluded from dumps); None when they agree.
     Values compare with their types: ``1`` is not ``1.0``."""
-    stack: list[tuple[object, object, BaseModel]] = [(a, b, a)]
+    stack: list[tuple[Any, Any, BaseModel]] = [(a, b, a)]
     while stack:
         x, y, owner = stack.pop()
         if isinstance(x, BaseModel):
@@ -41,9 +42,9 @@ def first_difference(a: BaseModel, b: BaseModel) -> t.Node | None:
                 return _node(x)
             stack.extend((getattr(x, name), getattr(y, name), x) for name in _fields(type(x)))
         elif isinstance(x, list | tuple):
-            if type(x) is not type(y) or len(x) != len(y):  # type: ignore[arg-type]
+            if type(x) is not type(y) or len(x) != len(y):
                 return _node(owner)
-            stack.extend((p, q, owner) for p, q in reversed(list(zip(x, y))))  # type: ignore[call-overload]
+            stack.extend((p, q, owner) for p, q in reversed(list(zip(x, y))))
         elif type(x) is not type(y) or x != y:
             return _node(owner)
     return None

@@ -67,8 +67,17 @@ class Ternary(Node):
     orelse: Expr
 
 
+class Call(Node):
+    """A built-in function: ``make_divisible(c * 0.75, 8)``, ``ceil``, ``floor``, ``round``,
+    ``min``, ``max`` (see :data:`xdsl.evaluate.FUNCTIONS`)."""
+
+    kind: Literal["call"] = "call"
+    func: str
+    args: list[Arg]
+
+
 Expr = Annotated[
-    Num | Str | Name | SizeLit | BinOp | Not | Ternary, Field(discriminator="kind")
+    Num | Str | Name | SizeLit | BinOp | Not | Ternary | Call, Field(discriminator="kind")
 ]
 
 
@@ -92,12 +101,16 @@ class Op(Node):
     args: list[Arg] = []
     source: str | None = None
     alias: str | None = None
+    parts: list[str] = []
+    """The names after the first in ``split 2 as a, b``: the other parts of a split."""
     cond: Expr | None = None
 
 
 class Repeat(Node):
     kind: Literal["repeat"] = "repeat"
     count: Expr
+    index: str | None = None
+    """``repeat n as i``: the name of the iteration index (0 .. n-1) inside the body."""
     body: list[Stmt]
 
 
@@ -108,7 +121,12 @@ class Residual(Node):
     shortcut: list[Op] = []
     alias: str | None = None
     cond: Expr | None = None
-    """When false, the body runs as a plain sequence: no shortcut, no add."""
+    """When false: with a projection, the shortcut is the identity (``otherwise`` unset or
+    ``identity``) or there is none (``otherwise == "none"``); without one, the body runs as a
+    plain sequence (no shortcut, no add)."""
+    otherwise: Literal["identity", "none"] | None = None
+    """``... if cond else none`` / ``else identity``, as written."""
+    otherwise_span: Annotated[Span | None, Field(default=None, exclude=True, repr=False)] = None
     body: list[Stmt]
 
 
@@ -121,7 +139,7 @@ class Merge(Node):
     """Parallel branches from one input, joined by ``concat`` or ``add``."""
 
     kind: Literal["merge"] = "merge"
-    mode: Literal["concat", "add"]
+    mode: Literal["concat", "add", "mul"]
     alias: str | None = None
     branches: list[Branch]
 
@@ -153,7 +171,8 @@ Stmt = Annotated[Op | Repeat | Residual | Merge | If | Output, Field(discriminat
 class Param(Node):
     name: str
     type: str = "any"
-    """``int``, ``float``, ``bool``, ``str``, ``choice`` or ``any``; checked by validation."""
+    """``int``, ``float``, ``bool``, ``str``, ``choice``, ``tensor`` (block parameters only: a
+    named tensor passed to the block) or ``any``; checked by validation."""
     choices: list[str] = []
     default: Expr | None = None
 
@@ -215,7 +234,7 @@ class Network(Node):
     audits: list[Audit] = []
 
 
-for _model in (SizeLit, BinOp, Not, Ternary, Arg, Op, Repeat, Residual, Branch, Merge, If,
+for _model in (SizeLit, BinOp, Not, Ternary, Call, Arg, Op, Repeat, Residual, Branch, Merge, If,
                Output, DefaultRule):
     _model.model_rebuild()
 

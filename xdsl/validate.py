@@ -13,7 +13,9 @@ from .diagnostics import Collector, Source, SpecError, did_you_mean
 from .lexer import KEYWORDS
 from .ops import OPS, SYMBOLS, option_names, option_words, synonym_hint
 
-PARAM_TYPES = ("int", "float", "bool", "str", "choice", "any")
+PARAM_TYPES = ("int", "float", "bool", "str", "choice", "tensor", "any")
+CHANNELS = "channels"
+"""The channel count of the tensor a statement reads: a name every statement sees."""
 AUDIT_METRICS = ("trainable", "non_trainable", "params", "macs", "flops", "output")
 
 
@@ -55,6 +57,9 @@ def expr_names(expr: t.Expr | None) -> Iterable[t.Name]:
         case t.Ternary(cond=c, then=a, orelse=b):
             for e in (c, a, b):
                 yield from expr_names(e)
+        case t.Call(args=args):
+            for a in args:
+                yield from expr_names(a.value)
 
 
 class _Checker:
@@ -64,10 +69,12 @@ class _Checker:
         self.blocks = {b.name: b for b in net.blocks if b.name not in OPS}
         self.symbols = set(SYMBOLS) | {c for p in net.params for c in p.choices}
         self.tensors = {i.name for i in net.inputs}
+        self.tensors |= {p.name for b in net.blocks for p in b.params if p.type == "tensor"}
         for s in walk_stmts([*net.body, *(st for b in net.blocks for st in b.body)]):
             alias = s.name if isinstance(s, t.Output) else getattr(s, "alias", None)
             if alias:
                 self.tensors.add(alias)
+            self.tensors.update(getattr(s, "parts", ()))
 
     def run(self) -> None:
         net = self.net
@@ -77,8 +84,9 @@ class _Checker:
         for rule in net.defaults:
             self._default_rule(rule, params)
         for block in net.blocks:
-            self._stmts(block.body, params | {p.name for p in block.params})
-        self._stmts(net.body, params)
+            self._stmts(block.body, params | {CHANNELS} |
+                        {p.name for p in block.params if p.type != "tensor"})
+        self._stmts(net.body, params | {CHANNELS})
         for audit in net.audits:
             self._audit(audit, params)
         self._recursion()
@@ -95,7 +103,7 @@ class _Checker:
             else:
                 seen[name] = node
 
-    def _params(self, params: list[t.Param], outer: set[str]) -> None:
+    def _params(self, params: list[t.Param], outer: set[str], block: bool = False) -> None:
         """Types and defaults; a default may use the parameters declared before it."""
         self._unique(((p.name, p) for p in params), "parameter")
         outer = set(outer)
@@ -104,9 +112,22 @@ class _Checker:
                 self.out.error(f"unknown parameter type `{p.type}`", p.span,
                                hint=did_you_mean(p.type, PARAM_TYPES)
                                or f"types are {', '.join(PARAM_TYPES)}")
-            if p.default is not None:
+            if p.name == CHANNELS:
+                self.out.error("`channels` cannot name a parameter", p.span,
+                               hint="`channels` is the channel count of the current tensor; "
+                                    "give the parameter another name, e.g. `width`")
+            if p.type == "tensor" and not block:
+                self.out.error(f"network parameter `{p.name}` cannot be a tensor", p.span,
+                               hint="`tensor` parameters belong to blocks: "
+                                    "`block up(c: int, skip: tensor)`")
+            elif p.type == "tensor" and p.default is not None:
+                self.out.error(f"tensor parameter `{p.name}` cannot have a default",
+                               p.default.span, hint="pass the tensor at every call, "
+                               f"e.g. `{p.name}={p.name}`")
+            elif p.default is not None:
                 self._expr(p.default, outer)
-            outer.add(p.name)
+            if p.type != "tensor":
+                outer.add(p.name)
 
     def _declarations(self) -> None:
         net = self.net
@@ -134,7 +155,7 @@ class _Checker:
             if b.name in OPS:
                 self.out.error(f"block `{b.name}` has the name of a built-in layer", b.span,
                                hint="give the block another name")
-            self._params(b.params, params)
+            self._params(b.params, params | {CHANNELS}, block=True)
 
     def _outside_flows(self) -> None:
         """In a network with flows every statement belongs to a flow (or a block): one at
@@ -259,12 +280,17 @@ class _Checker:
                     self._op(s, params)
                 case t.Repeat(count=count, body=body):
                     self._expr(count, params)
-                    self._stmts(body, params)
+                    self._stmts(body, params | self._index(s, params))
                 case t.Residual(shortcut=shortcut, body=body, cond=cond):
                     for op in shortcut:
                         self._op(op, params)
                     if cond is not None:
                         self._expr(cond, params)
+                    if s.otherwise == "identity" and not shortcut:
+                        self.out.error("`else identity` needs a projection", s.otherwise_span,
+                                       hint="without `project(...)` the shortcut is the "
+                                            "identity anyway: `residual if cond:` runs the body "
+                                            "without a shortcut when `cond` is false")
                     self._stmts(body, params)
                 case t.Merge(branches=branches):
                     for b in branches:
@@ -276,11 +302,24 @@ class _Checker:
                 case t.Output(body=body):
                     self._stmts(body, params)
 
+    def _index(self, s: t.Repeat, params: set[str]) -> set[str]:
+        """``repeat n as i``: the index's name, unless it would hide another name."""
+        if s.index is None:
+            return set()
+        if s.index in params or s.index in KEYWORDS or s.index in self.tensors:
+            what = ("a keyword" if s.index in KEYWORDS else "the current tensor's channel count"
+                    if s.index == CHANNELS else "a tensor" if s.index in self.tensors
+                    else "a parameter or an enclosing repeat's index")
+            self.out.error(f"the repeat index `{s.index}` would hide {what}", s.span,
+                           hint="give the index another name, e.g. `j`")
+        return {s.index}
+
     def _op(self, op: t.Op, params: set[str]) -> None:
         if op.cond is not None:
             self._expr(op.cond, params)
         if op.source is not None and op.source not in self.tensors:
             self._unknown_tensor(op.source, op.span)
+        self._split_names(op)
         if op.name in self.blocks:
             self._block_call(op, self.blocks[op.name], params)
             return
@@ -297,7 +336,7 @@ class _Checker:
             self._merge_args(op)
             return
         positional = [a for a in op.args if a.name is None]
-        if len(positional) > len(spec.positional):
+        if len(positional) > len(spec.positional) and not spec.variadic:
             extra = positional[len(spec.positional)]
             takes = (f"at most {len(spec.positional)} positional arguments "
                      f"({', '.join(spec.positional)})" if spec.positional
@@ -306,7 +345,8 @@ class _Checker:
                            hint=f"usage: {spec.summary or op.name}")
         self._keywords(op, option_names(op.name), spec.positional[: len(positional)],
                        "an option of", params)
-        fields = [*spec.positional[: len(positional)], *(a.name for a in op.args if a.name)]
+        taken = spec.positional * len(positional) if spec.variadic else spec.positional
+        fields = [*taken[: len(positional)], *(a.name for a in op.args if a.name)]
         for field, arg in zip(fields, [*positional, *(a for a in op.args if a.name)]):
             words = option_words(op.name, field) if field in option_names(op.name) else []
             self._expr(arg.value, params, words, f"`{field}` of `{op.name}`")
@@ -326,6 +366,16 @@ class _Checker:
                 self.out.error(f"`{arg.name}` is given twice to `{op.name}`", arg.span,
                                hint="remove one of them")
             seen.add(arg.name)
+
+    def _split_names(self, op: t.Op) -> None:
+        """``split`` names each of its parts; nothing else names several tensors."""
+        if op.name == "split" and not op.alias:
+            self.out.error("`split` needs a name for each of its parts", op.span,
+                           hint="write e.g. `split 2 as a, b`")
+        elif op.parts and op.name != "split":
+            self.out.error(f"`{op.name}` makes one tensor, but {len(op.parts) + 1} names follow "
+                           "`as`", op.span,
+                           hint=f"name it once (`as {op.alias}`); only `split` makes several")
 
     def _merge_args(self, op: t.Op) -> None:
         if not op.args:
@@ -358,13 +408,38 @@ class _Checker:
             self.out.error(f"block `{block.name}` is called without "
                            + ", ".join(f"`{m}`" for m in missing), op.span,
                            hint=f"it is declared as {signature} on line {block.span.line}")
-        for arg in op.args:
-            self._expr(arg.value, params)
+        declared = {p.name: p for p in block.params}
+        for name, arg in [*zip(names, positional), *((a.name, a) for a in op.args if a.name)]:
+            param = declared.get(name or "")
+            if param is not None and param.type == "tensor":
+                self._tensor_arg(block, param, arg, params)
+            else:
+                self._expr(arg.value, params, what=f"`{name}` of block `{block.name}`"
+                           if param else "")
+
+    def _tensor_arg(self, block: t.BlockDef, param: t.Param, arg: t.Arg,
+                    params: set[str]) -> None:
+        if not isinstance(arg.value, t.Name) or arg.value.id in params:
+            self.out.error(f"`{param.name}` of block `{block.name}` is a tensor, got a value",
+                           arg.value.span, hint=f"pass a tensor's name, e.g. `{param.name}=e3` "
+                           "after `... as e3`")
+        elif arg.value.id not in self.tensors:
+            self._unknown_tensor(arg.value.id, arg.value.span)
 
     def _expr(self, expr: t.Expr, params: set[str], words: list[str] | None = None,
               what: str = "") -> None:
         for name in expr_names(expr):
-            if name.id not in params and name.id not in self.symbols:
+            if name.id in self.tensors and name.id not in params | self.symbols:
+                where = f"{what} is a value" if what else "a value is needed here"
+                self.out.error(f"`{name.id}` is a tensor, but {where}", name.span,
+                               hint="a tensor is used by `concat(...)`, `add(...)`, `from ...` "
+                                    "or a block's `tensor` parameter")
+            elif name.id == CHANNELS and name.id not in params:
+                self.out.error("`channels` is known only in a statement", name.span,
+                               hint="it is the channel count of the tensor a layer, a block "
+                                    "call or a body reads; parameters, defaults and audits "
+                                    "have no current tensor")
+            elif name.id not in params and name.id not in self.symbols:
                 hint = did_you_mean(name.id, params | self.symbols)
                 if not hint and words and name is expr:
                     hint = f"{what} accepts {', '.join(f'`{w}`' for w in words)} or a value"

@@ -54,8 +54,15 @@ def draw_command(spec: str, sets: tuple[str, ...], output: Path | None, renderer
         raise click.BadParameter(f"cannot tell the format from {output.name!r}; use a name "
                                  f"ending in {', '.join('.' + f for f in FORMATS)}",
                                  param_hint="-o")
+    from xdsl.api import parse
+    from xdsl.files import same_file
+
+    parsed = parse(spec)
+    if output is not None and any(same_file(output, f) for f in parsed.files):
+        raise click.BadParameter(f"{output} is the spec being drawn; write to another file",
+                                 param_hint="-o")
     try:
-        drawing = diagram(spec, _parse_sets(sets), Options(direction=direction.upper(), **kw),
+        drawing = diagram(parsed, _parse_sets(sets), Options(direction=direction.upper(), **kw),
                           renderer=renderer, limits=limits)
         if output is None:
             click.echo(drawing.dot, nl=False)

@@ -16,7 +16,7 @@ FONT = "Helvetica"
 FILL = {
     "conv": "#dbe8f6", "gconv": "#dbe8f6", "sepconv": "#d5ecdf", "dwconv": "#d5ecdf",
     "maxpool": "#fbe3cd", "avgpool": "#fbe3cd", "linear": "#eadcf2", "dropout": "#f2f2f2",
-    "bn": "#f7f3d3",
+    "bn": "#f7f3d3", "deconv": "#dbe8f6", "adaptive_avgpool": "#fbe3cd", "pwlinear": "#eadcf2",
 }
 DEFAULT_FILL = "#ffffff"
 
@@ -94,8 +94,8 @@ def _label(title: str, details: list[str], size: int = 9) -> str:
 
 def _node(box: Box, view: View, op: str) -> str:
     details = _details(box, view)
-    if box.kind == "merge" and box.title == "+":
-        attrs = _attrs(label="+", shape="circle", width=0.28, fixedsize="true", fontsize=14,
+    if box.kind == "merge" and box.title in ("+", "\u00d7"):  # a sum, a product
+        attrs = _attrs(label=box.title, shape="circle", width=0.28, fixedsize="true", fontsize=14,
                        xlabel=_label("", details) if details else None)
     elif box.kind == "input":
         attrs = _attrs(label=_label(box.title, details), shape="box", style="rounded,bold")

@@ -36,11 +36,11 @@ from xdsl.backends import labels
 from xdsl.graph import LayerNode, layers
 from xdsl.ops import Activation
 
-FOLDABLE = frozenset({"conv", "gconv", "sepconv", "dwconv", "linear"})
+FOLDABLE = frozenset({"conv", "gconv", "sepconv", "dwconv", "linear", "deconv", "pwlinear"})
 """Ops a following BatchNorm is folded into when BN is not drawn."""
 ACTIVATIONS = frozenset(get_args(Activation)) - {"none"} | {"act"}
 
-_STRUCTURAL = re.compile(r"(residual|concat|add)\d+$")
+_STRUCTURAL = re.compile(r"(residual|concat|add|mul)\d+$")
 
 
 @dataclass(frozen=True)
@@ -356,11 +356,11 @@ class _Builder:
                     box = Box(rid, "scope", title, n.shape)
                 else:
                     kind = ("input" if n.op == "input" else
-                            "merge" if n.op in ("add", "concat") else "layer")
+                            "merge" if n.op in ("add", "concat", "mul") else "layer")
                     box = Box(rid, kind, self.title(n), n.shape)
                 boxes[rid] = box
             elif box.kind != "scope" and n.op != "input":
-                box.folded.append(n.op if n.op in ("bn", "add", "concat")
+                box.folded.append(n.op if n.op in ("bn", "add", "concat", "mul")
                                   else labels.label(n))
             box.shape = n.shape
             box.params += n.params

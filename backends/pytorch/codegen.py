@@ -28,7 +28,7 @@ from xdsl.backends.pytorch.pytext import attr_name, comment_text, doc_text, iden
 from xdsl.evaluate import describe_settings
 
 RUNTIME_NAMES = ("PointwiseConv2d", "SeparableConv2d", "partial_affine", "avg_pool2d_exclude_pad",
-                 "LayerScale", "init_weights")
+                 "LayerScale", "StochasticDepth", "init_weights")
 """Definitions of runtime.py that generated code may use (copied into exported files)."""
 
 _RESERVED = frozenset({*keyword.kwlist, *keyword.softkwlist, "self", "x", "torch", "F", "nn",
@@ -73,6 +73,7 @@ def forward_source(plan: Plan, inplace: bool = True) -> str:
     readers = plan.consumers()
     donors = {s.name: inplace and LOWERINGS[s.node.op].donates(s.node) for s in plan.steps}
     inp = plan.input
+    shapes = {inp.name: inp.shape, **{s.name: s.node.shape for s in plan.steps}}
     taken: set[str] = set()
     var = {inp.name: _var(inp.name, taken)}
     body: list[str] = []
@@ -87,7 +88,7 @@ def forward_source(plan: Plan, inplace: bool = True) -> str:
         nxt = plan.steps[i + 1].name if i + 1 < len(plan.steps) else None
         expr = LOWERINGS[step.node.op].forward(Emit(
             step.node, f"self.{module_path(step.name)}", [var[s] for s in step.inputs],
-            _owned(step, readers, donors)))
+            _owned(step, readers, donors), tuple(shapes[s] for s in step.inputs)))
         last = nxt is None and plan.outputs == (step.name,)
         short = readers[step.name] == [nxt]
         target = var[step.name] = "x" if short or last else _var(step.name, taken)

@@ -69,6 +69,8 @@ class Emit:
     owned: tuple[bool, ...] = ()
     """Per input: this step may overwrite it (its only reader, a fresh tensor, not kept by
     autograd), which saves an allocation (``F.relu(x, inplace=True)``, ``x += y``)."""
+    shapes: tuple[Shape, ...] = ()
+    """Per input: its shape (a broadcasting sum accumulates only into a full-sized input)."""
 
     @property
     def x(self) -> str:
@@ -204,7 +206,7 @@ def _upsample(e: Emit) -> str:
         factor = float(a.scale[0]) if a.scale[0] == a.scale[1] else tuple(map(float, a.scale))
         how = f"scale_factor={_literal(factor)}"
     corners = f", align_corners={a.align_corners}" if a.mode == "bilinear" else ""
-    return f"F.interpolate({e.x}, {how}, mode={_literal(a.mode)}{corners})"
+    return f'F.interpolate({e.x}, {how}, mode="{a.mode}"{corners})'  # a word, as ruff quotes
 
 
 def _deconv(node: LayerNode, ins: list[Shape]) -> Call:
@@ -262,8 +264,9 @@ def _inplace(e: Emit) -> str:
 
 def _gelu(e: Emit) -> str:
     approximate = e.node.attrs.approximate
+    # a word of the language (`tanh`), written in double quotes as ruff formats code
     return f"F.gelu({e.x})" if approximate == "none" else \
-        f"F.gelu({e.x}, approximate={_literal(approximate)})"
+        f'F.gelu({e.x}, approximate="{approximate}")'
 
 
 def _act(e: Emit) -> str:
@@ -321,12 +324,18 @@ def _always(_node: LayerNode) -> bool:
 
 def _add(e: Emit) -> str:
     """A sum; accumulated into an input this step owns, when there is one."""
-    if True not in e.owned:
+    owned = [i for i, mine in enumerate(e.owned)
+             if mine and (not e.shapes or e.shapes[i] == e.node.shape)]
+    if not owned:
         return " + ".join(e.args)
-    owned = [i for i, mine in enumerate(e.owned) if mine]
     i = next((i for i in owned if e.args[i] == "x"), owned[0])  # reads best as `x += y`
     rest = e.args[:i] + e.args[i + 1:]
     return e.args[i] + "".join(f".add_({a})" for a in rest)
+
+
+def _shuffle(e: Emit) -> str:
+    """ShuffleNet's channel shuffle: channel ``g·n + i`` of G groups of n becomes ``i·G + g``."""
+    return f"{e.x}.unflatten(1, ({e.node.attrs.groups}, -1)).transpose(1, 2).flatten(1, 2)"
 
 
 LOWERINGS: dict[str, Lowering] = {
@@ -359,6 +368,14 @@ LOWERINGS: dict[str, Lowering] = {
     "dropout": Lowering(lambda e: f"F.dropout({e.x}, {_literal(e.node.attrs.p)}, self.training)"),
     "flatten": Lowering(lambda e: f"torch.flatten({e.x}, 1)"),
     "add": Lowering(_add, donates=_always),
+    # never in place: a product's backward reads both inputs
+    "mul": Lowering(lambda e: " * ".join(e.args), donates=_always),
+    # identity in eval mode: its output may be its input
+    "drop_path": Lowering(lambda e: f"{e.module}({e.x})",
+                          lambda node, _ins: Call("StochasticDepth", (node.attrs.p,))),
+    "shuffle": Lowering(_shuffle),
+    # a view of its input: never overwritten
+    "split": Lowering(lambda e: f"{e.x}[:, {e.node.attrs.start}:{e.node.attrs.stop}]"),
     "concat": Lowering(lambda e: f"torch.cat([{', '.join(e.args)}], 1)", donates=_always),
 }
 

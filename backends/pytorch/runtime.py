@@ -156,6 +156,27 @@ class LayerScale(nn.Module):
         return f"{self.gamma.numel()}, init={self.init}"
 
 
+class StochasticDepth(nn.Module):
+    """Stochastic depth (drop-path) in row mode, as torchvision's ``StochasticDepth(p, "row")``:
+    in training, each sample's whole tensor is zeroed with probability ``p`` and the others are
+    scaled by 1 / (1 - p); in eval, the identity. The mask is drawn as torchvision draws it, so
+    the same generator state drops the same samples."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        mask = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype, device=x.device)
+        return x * mask.bernoulli_(keep).div_(keep)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 @torch.no_grad()
 def init_weights(model: nn.Module, seed: int = 0) -> None:
     """xdsl's default initialisation, reproducible from ``seed``.

@@ -162,6 +162,16 @@ def test_bad_output_suffix_is_a_usage_error(tmp_path) -> None:
     assert "cannot tell the format" in result.output
 
 
+def test_draw_refuses_to_write_over_its_spec(tmp_path) -> None:
+    spec = tmp_path / "net.dot"  # a spec may have any name; -o takes the format from it
+    text = "network net:\n    input image: 3 x 8 x 8\n    conv 4 3x3\n"
+    spec.write_text(text)
+    result = CliRunner().invoke(main, ["draw", str(spec), "-o", str(spec)])
+    assert result.exit_code == 2, result.output
+    assert "is the spec being drawn" in result.output
+    assert spec.read_text() == text
+
+
 def test_a_built_graph_draws_like_its_spec() -> None:
     """Without the syntax tree, flows and blocks are recognised from the scope names."""
     assert draw(xdsl.graph("xception")).dot == draw("xception").dot

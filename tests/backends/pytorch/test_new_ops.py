@@ -5,6 +5,7 @@ labels, the lexer and fmt."""
 from __future__ import annotations
 
 import importlib.util
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,7 +75,8 @@ def close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a.shape == b.shape and torch.allclose(a, b, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("layer, reference, neighbour", ACTIVATIONS, ids=[a[0] for a in ACTIVATIONS])
+@pytest.mark.parametrize("layer, reference, neighbour", ACTIVATIONS,
+                         ids=[a[0] for a in ACTIVATIONS])
 def test_activation_equals_torch_definition(layer: str, reference: Fn, neighbour: Fn) -> None:
     model = compiled64(spec_of(layer))
     x = sample()
@@ -246,7 +248,7 @@ def test_export_py_runs_the_same_forward(tmp_path: Path, optimized: bool) -> Non
     path = tmp_path / f"modern_{optimized}.py"
     source = export_python(target)
     for call in ("F.hardswish(", "F.relu6(", "F.leaky_relu(", "F.mish(", "F.silu(",
-                 "F.hardsigmoid(", "approximate='tanh'", ".permute(0, 2, 3, 1)"):
+                 "F.hardsigmoid(", 'approximate="tanh"', ".permute(0, 2, 3, 1)"):
         assert call in source, call
     path.write_text(source)
     exported = load_file(path).Modern(seed=None)  # type: ignore[attr-defined]
@@ -308,7 +310,8 @@ LABELS = {
     "gelu approximate=tanh": "GELU, tanh approximation", "act relu6": "ReLU6",
     "act leaky_relu slope=0.2": "LeakyReLU, slope=0.2",
     "act gelu approximate=tanh": "GELU, tanh approximation", "act elu alpha=0.5": "ELU, alpha=0.5",
-    "layernorm": "LayerNorm", "layernorm eps=1e-6": "LayerNorm", "groupnorm 2": "GroupNorm, 2 groups",
+    "layernorm": "LayerNorm", "layernorm eps=1e-6": "LayerNorm",
+    "groupnorm 2": "GroupNorm, 2 groups",
 }
 
 
@@ -349,8 +352,8 @@ def test_diagram_folds_a_new_activation_like_relu(act: str, words: str) -> None:
 def readme_examples() -> list[str]:
     text = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
     start = text.index("- **Activations**")
-    end = text.index("- **Defaults**", start)
-    blocks = text[start:end].split("  ```\n")[1::2]
+    end = text.index("\n- **", text.index("- **Normalisation**"))
+    blocks = re.findall(r"^  ```\n(.*?)^  ```$", text[start:end], re.M | re.S)
     return [line.strip() for block in blocks for line in block.splitlines()]
 
 

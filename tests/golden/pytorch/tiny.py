@@ -135,11 +135,35 @@ def avg_pool2d_exclude_pad(
     return total / count
 
 
+class LayerScale(nn.Module):
+    """A learned multiplier per channel (CaiT, ConvNeXt), ``gamma`` starting at ``init``.
+
+    On a feature map it scales each channel at every position, whatever the memory layout; on a
+    vector, each feature.
+    """
+
+    def __init__(self, channels: int, init: float = 1e-6) -> None:
+        super().__init__()
+        self.init = init
+        self.gamma = nn.Parameter(torch.empty(channels))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.constant_(self.gamma, self.init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * (self.gamma[:, None, None] if x.dim() == 4 else self.gamma)
+
+    def extra_repr(self) -> str:
+        return f"{self.gamma.numel()}, init={self.init}"
+
+
 @torch.no_grad()
 def init_weights(model: nn.Module, seed: int = 0) -> None:
     """xdsl's default initialisation, reproducible from ``seed``.
 
-    Convolutions: kaiming normal (fan_out, ReLU) as in torchvision's ResNets, zero bias. Batch
+    Convolutions: kaiming normal (fan_out, ReLU) as in torchvision's ResNets, zero bias; the
+    same for transposed convolutions, whose fan-out is their weight's second dimension. Batch
     norm: weight 1, bias 0, fresh running statistics. Linear: normal(0, 0.01), zero bias, so the
     first logits are near zero and the first loss is near log(classes). One generator walks the
     modules in definition order: the same seed gives the same weights wherever the network is
@@ -150,6 +174,13 @@ def init_weights(model: nn.Module, seed: int = 0) -> None:
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(
                 m.weight, mode="fan_out", nonlinearity="relu", generator=generator
+            )
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.ConvTranspose2d):
+            # its weight is (in, out / groups, k, k): torch's "fan_in" of it is the fan-out
+            nn.init.kaiming_normal_(
+                m.weight, mode="fan_in", nonlinearity="relu", generator=generator
             )
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
@@ -211,8 +242,13 @@ class Tiny(nn.Module):
         self.mix.bn1 = nn.BatchNorm2d(32)
         self.mix.bn2 = nn.BatchNorm2d(32, affine=False)
 
+        self.up = nn.Module()
+        self.up.deconv1 = nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1, output_padding=1)
+        self.up.pwlinear1 = nn.Linear(4, 16)
+        self.up.layerscale1 = LayerScale(16, 1e-06)
+
         self.head = nn.Module()
-        self.head.linear1 = nn.Linear(32, 32)
+        self.head.linear1 = nn.Linear(16, 32)
         self.head.bn1 = nn.BatchNorm1d(32, eps=0.001, momentum=0.01)
         self.head.layernorm1 = nn.LayerNorm(32)
         self.head.linear2 = nn.Linear(32, 10, bias=False)
@@ -247,7 +283,7 @@ class Tiny(nn.Module):
         x = self.stem.groupnorm1(x)
         x = F.relu6(x, inplace=True)
         x = self.stem.layernorm1(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-        x = F.gelu(x, approximate='tanh')
+        x = F.gelu(x, approximate="tanh")
         x = F.silu(x)
         stem_avgpool1 = avg_pool2d_exclude_pad(x, (3, 3), (2, 2), (0, 1, 0, 1))
 
@@ -266,6 +302,14 @@ class Tiny(nn.Module):
         x = F.relu(mix_bn1)
         x = x + mix_bn1
         x = self.mix.bn2(x)
+
+        # up
+        x = self.up.deconv1(x)
+        x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=True)
+        x = F.pixel_shuffle(x, 2)
+        x = self.up.pwlinear1(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        x = self.up.layerscale1(x)
+        x = F.adaptive_avg_pool2d(x, (3, 3))
 
         # head
         x = torch.amax(x, dim=(2, 3))
