@@ -65,7 +65,8 @@ def test_no_shortcut_at_all_is_written_explicitly() -> None:
     # without a projection, `if` decides whether there is a residual at all
     g = build("residual if res: conv 8 3x3 pad=1\n", res=False)
     assert [n.op for n in layers(g)] == ["input", "conv"]
-    assert node(build("residual if res: conv 8 3x3 pad=1\n"), "residual1.add1").inputs == ("residual1.conv1", "x")
+    g = build("residual if res: conv 8 3x3 pad=1\n")
+    assert node(g, "residual1.add1").inputs == ("residual1.conv1", "x")
 
 
 def test_residual_else_misuse_is_an_error() -> None:
