@@ -138,8 +138,10 @@ class Reductions:
         step = self.chains.get(name)
         if step is not None and len(rule.expansion) == 1:
             return lambda raw: raw[0]  # a chain of one operand is that operand
-        as_is = not trailing and len(include) == len(rule.expansion) and \
-            not any(splice or nones for _, splice, nones in include)
+        spliced = any(splice for _, splice, _ in include)
+        # without a splice, what is kept is a fixed pick of the children (-1: a placeholder)
+        pick = [j for i, _, nones in include for j in [-1] * nones + [i]] + [-1] * trailing
+        as_is = not spliced and pick == list(range(len(rule.expansion)))
 
         def reduce(raw: list[Any]) -> Built:
             first = last = None
@@ -157,7 +159,13 @@ class Reductions:
                 last = c
             node = Built(None, None, None, None, height) if first is None or last is None \
                 else Built(first.line, first.column, last.end_line, last.end_column, height)
-            filtered = raw if as_is else _filter(raw, include, trailing)
+            if as_is:
+                filtered = raw
+            elif spliced:
+                filtered = _filter(raw, include, trailing)
+            else:
+                raw.append(None)
+                filtered = [raw[j] for j in pick]
             if step is not None:
                 node.height = _chain_height(filtered[::step])
             elif weight:

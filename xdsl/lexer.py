@@ -44,7 +44,7 @@ class _Indenter:
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         self.open_parens = []
-        levels, last, style = [0], None, ""
+        levels, last, style, previous = [0], None, "", ""
         for tok in stream:
             last = tok
             if tok.type == "_NL":
@@ -52,6 +52,9 @@ class _Indenter:
                     continue
                 yield tok
                 indent_str = tok.rsplit("\n", 1)[1]
+                if indent_str == previous:  # as the line before: already checked, same level
+                    continue
+                previous = indent_str
                 used = "".join(sorted(set(indent_str)))
                 if used and style and used != style or used == "\t ":
                     raise LexError("indentation mixes tabs and spaces", tok,
@@ -96,7 +99,10 @@ def lark_parser() -> Lark:
 def span_of(item: Any) -> Span:
     """Span of a lark Token or tree meta; lark's end column is exclusive."""
     line, col = item.line, item.column
-    end_line = getattr(item, "end_line", None) or line
-    end_col = (getattr(item, "end_column", None) or col + 1) - 1
+    try:  # a token or a node built by the parser; lark's tree meta may lack the end
+        end_line, end_col = item.end_line or line, (item.end_column or col + 1) - 1
+    except AttributeError:
+        end_line = getattr(item, "end_line", None) or line
+        end_col = (getattr(item, "end_column", None) or col + 1) - 1
     return Span(line=line, column=col, end_line=end_line, end_column=max(col, end_col)
                 if end_line == line else end_col)

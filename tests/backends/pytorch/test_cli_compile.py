@@ -79,7 +79,7 @@ def test_a_module_that_disagrees_with_the_ir_is_an_internal_error(
     assert result.exit_code == EXIT_INTERNAL
     assert "MISMATCH" in result.output
     assert "disagrees with the graph IR" in result.output
-    assert "trainable parameters: graph IR 10,504, module 10,514" in result.output
+    assert "trainable parameters: graph IR 11,592, module 11,602" in result.output
 
 
 def test_cuda_when_absent_is_a_usage_error() -> None:

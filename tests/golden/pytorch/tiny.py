@@ -158,6 +158,27 @@ class LayerScale(nn.Module):
         return f"{self.gamma.numel()}, init={self.init}"
 
 
+class StochasticDepth(nn.Module):
+    """Stochastic depth (drop-path) in row mode, as torchvision's ``StochasticDepth(p, "row")``:
+    in training, each sample's whole tensor is zeroed with probability ``p`` and the others are
+    scaled by 1 / (1 - p); in eval, the identity. The mask is drawn as torchvision draws it, so
+    the same generator state drops the same samples."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        mask = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype, device=x.device)
+        return x * mask.bernoulli_(keep).div_(keep)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 @torch.no_grad()
 def init_weights(model: nn.Module, seed: int = 0) -> None:
     """xdsl's default initialisation, reproducible from ``seed``.
@@ -240,6 +261,12 @@ class Tiny(nn.Module):
 
         self.mix.conv1 = PointwiseConv2d(80, 32, 1, bias=False)
         self.mix.bn1 = nn.BatchNorm2d(32)
+
+        self.mix.residual1 = nn.Module()
+        self.mix.residual1.conv1 = PointwiseConv2d(32, 32, 1, bias=False)
+        self.mix.residual1.bn1 = nn.BatchNorm2d(32)
+        self.mix.residual1.drop_path1 = StochasticDepth(0.1)
+
         self.mix.bn2 = nn.BatchNorm2d(32, affine=False)
 
         self.up = nn.Module()
@@ -301,6 +328,19 @@ class Tiny(nn.Module):
         mix_bn1 = self.mix.bn1(x)
         x = F.relu(mix_bn1)
         x = x + mix_bn1
+        mix_mul1 = x * mix_bn1
+
+        # mix.residual1
+        x = self.mix.residual1.conv1(mix_mul1)
+        x = self.mix.residual1.bn1(x)
+        x = self.mix.residual1.drop_path1(x)
+        mix_residual1_add1 = x + mix_mul1
+
+        # mix
+        mix_split1 = mix_residual1_add1[:, 0:16]
+        x = mix_residual1_add1[:, 16:32]
+        x = torch.cat([x, mix_split1], 1)
+        x = x.unflatten(1, (4, -1)).transpose(1, 2).flatten(1, 2)
         x = self.mix.bn2(x)
 
         # up
