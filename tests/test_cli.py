@@ -109,3 +109,14 @@ def test_unknown_spec_name_suggests_a_shipped_one(name: str, suggestion: str) ->
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert (f"Error: no spec file or shipped spec named `{name}`{suggestion} "
             "(`xdsl list` shows the shipped specs)\n") in result.output
+
+
+def test_the_variants_folder_alone_makes_no_name_look_close() -> None:
+    from pathlib import Path
+
+    from xdsl.api import _suggest_shipped
+
+    shipped = {n: Path(n) for n in ("xception", "variants/efficientnet_b1",
+                                    "variants/efficientnet_b3", "variants/xception_s4")}
+    assert _suggest_shipped("resnet50", shipped) == ""  # was `variants/efficientnet_b1`
+    assert _suggest_shipped("xception_s44", shipped) == "did you mean `variants/xception_s4`?"

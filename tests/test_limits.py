@@ -7,6 +7,7 @@ done before the error is, through the counters the errors report, and they are d
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -257,3 +258,71 @@ def test_bytes_that_are_not_utf8_are_located(tmp_path: Path) -> None:
     [diag] = info.value.diagnostics
     assert diag.message == f"the spec is not UTF-8 text (byte {3 + byte + 2})"
     assert where(diag) == (3, 16)
+
+
+# ---- the statements of a spec (issue 11: 20,000 lines took seconds in every command) -----------
+
+
+def test_a_spec_over_the_statement_limit_stops_at_the_first_statement_over() -> None:
+    from xdsl.parser import DEFAULT_MAX_STATEMENTS
+
+    assert DEFAULT_MAX_STATEMENTS == 5_000
+    # the input and 4,999 layers: at the limit, parsed
+    assert len(xdsl.parse(HEAD + "    relu\n" * 4_999).network.body) == 4_999
+    # one more, then a syntax error far below: the limit is met first, parsing stops there
+    [diag] = errors(HEAD + "    relu\n" * 5_000 + "    relu(\n" * 10)
+    assert diag.message == "the spec has more than 5,000 statements"
+    assert (diag.span.line, diag.span.column, diag.span.end_column) == (5_002, 5, 8)
+    assert diag.hint == ("write repeated layers with `repeat` or a block, or raise the limit "
+                         "(--max-statements)")
+
+
+def test_statements_on_one_line_and_compound_ones_count() -> None:
+    from xdsl.parser import statement_limit
+
+    spec = HEAD + "    repeat 2:\n        relu; relu\n    relu\n"  # input, 2 layers, repeat, 1
+    with statement_limit(5):
+        assert len(xdsl.parse(spec).network.body) == 2
+    with statement_limit(4), pytest.raises(SpecError) as info:
+        xdsl.parse(spec)
+    [diag] = info.value.diagnostics
+    assert diag.message == "the spec has more than 4 statements"
+    assert where(diag) == (5, 5)  # the last `relu`: a repeat is counted when it ends
+
+
+def test_the_statement_limit_is_an_option(tmp_path: Path) -> None:
+    spec = HEAD + "    relu\n" * 3
+    path = tmp_path / "s.x"
+    path.write_text(spec)
+    assert run("check", str(path), "--max-statements", "4").exit_code == 0
+    over = run("check", str(path), "--max-statements", "3")
+    assert over.exit_code == 1
+    assert over.output.startswith(f"{path}:5:5: error: the spec has more than 3 statements")
+    assert run("check", str(path), "--max-statements", "0").exit_code == 2
+
+
+# ---- nesting measured while the tree is built: the limit exactly, for every kind -------------
+
+_PAD = "    conv 8 3x3 pad="
+
+
+@pytest.mark.parametrize(("nest", "levels", "column"), [
+    (lambda d: "(" * d + "1" + ")" * d, 1, len(_PAD) + 1 + MAX_NESTING),
+    (lambda d: "not " * d + "1", 1, len(_PAD) + 1 + 4 * MAX_NESTING),
+    (lambda d: "(1 if " * d + "1" + " else 2)" * d, 1, len(_PAD) + 1 + 6 * MAX_NESTING),
+    (lambda d: "max(" * d + "1" + ")" * d, 1, len(_PAD) + 1 + 4 * MAX_NESTING),
+    (lambda d: "1" + " + 1" * d, 1, len(_PAD) + 1),  # a chain is refused where it starts
+    (lambda d: "1" + " or 1" * d, 1, len(_PAD) + 1),
+    (lambda d: "(1 x " * d + "1" + ")" * d, 2, len(_PAD) + 1 + 5 * (MAX_NESTING // 2)),
+], ids=["parentheses", "not", "conditional", "call", "sum", "or", "size"])
+def test_each_kind_of_nesting_is_allowed_to_the_limit_and_refused_past_it(
+        nest: Callable[[int], str], levels: int, column: int) -> None:
+    from xdsl.parser import parse
+
+    depth = MAX_NESTING // levels  # `(a x b)` nests two levels: the parenthesis and the size
+    parse(HEAD + _PAD + nest(depth) + "\n")
+    with pytest.raises(SpecError) as info:
+        parse(HEAD + _PAD + nest(depth + 1) + "\n")
+    [diag] = info.value.diagnostics
+    assert "nests too deeply (more than 100 levels)" in diag.message
+    assert where(diag) == (3, column)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from pydantic import BaseModel
 
 from xdsl import tree as t
+from xdsl.diagnostics import SpecError
 from xdsl.parser import parse
 
 HEADER = "network n(c: int = 8):\n    input x: 3 x 16 x 16\n"
@@ -99,3 +103,90 @@ def test_if_else_blocks() -> None:
     (stmt,) = net.body
     assert isinstance(stmt, t.If)
     assert [o.name for o in stmt.then] == ["relu"] and [o.name for o in stmt.orelse] == ["elu"]
+
+
+# ---- the tree is built during the LALR parse (issue 11: parsing speed) ------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = sorted((ROOT / "specs").rglob("*.x")) + sorted((ROOT / "tests" / "golden").rglob("*.x"))
+
+
+def _via_lark_tree(text: str) -> t.Network | t.Variant:
+    """The former way: lark's parse tree (positions propagated), then a Transformer."""
+    from lark import Transformer, v_args
+
+    from xdsl.lexer import lark_parser
+    from xdsl.parser import _Build
+
+    methods = {k: v for k, v in vars(_Build).items() if callable(v) and not k.startswith("__")}
+    transformer = v_args(meta=True)(type("ViaTree", (Transformer,), methods))
+    return transformer().transform(lark_parser().parse(text))
+
+
+def _dump(node: object) -> object:
+    """Everything of a syntax tree, spans included (``model_dump`` leaves them out)."""
+    if isinstance(node, BaseModel):
+        return type(node).__name__, {k: _dump(getattr(node, k)) for k in type(node).model_fields}
+    if isinstance(node, list | tuple):
+        return [_dump(n) for n in node]
+    return node
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_the_tree_and_every_span_are_what_the_lark_tree_gave(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    try:
+        expected = _via_lark_tree(text if text.endswith("\n") else text + "\n")
+    except Exception:  # noqa: BLE001 - a golden syntax error: the error tests pin those
+        pytest.skip("not a valid parse")
+    assert _dump(parse(text)) == _dump(expected)
+
+
+def test_the_span_comparison_sees_one_moved_argument() -> None:
+    text = (ROOT / "specs" / "xception.x").read_text(encoding="utf-8")
+    moved = text.replace(" 3x3", "  3x3", 1)  # one argument one column to the right
+    assert parse(moved).model_dump() == parse(text).model_dump()  # the same meaning ...
+    assert _dump(parse(moved)) != _dump(parse(text))  # ... and the spans tell them apart
+
+
+def test_parsing_builds_no_lark_parse_tree(monkeypatch: pytest.MonkeyPatch) -> None:
+    import lark
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a lark parse tree was built")
+
+    monkeypatch.setattr(lark.Tree, "__init__", refuse)
+    net = parse((ROOT / "specs" / "xception.x").read_text(encoding="utf-8"))
+    assert isinstance(net, t.Network) and net.name == "xception"
+
+
+# ---- keywords are whole words -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "message", "hint"), [
+    ("networkt:\n    input x: 3 x 8 x 8\n    relu\n", "1:1: unexpected `networkt`",
+     "a keyword is a whole word: missing a space in `network t`?"),
+    ('variants of "../xception.x"\n', "1:1: unexpected `variants`",
+     "a keyword is a whole word: missing a space in `variant s`?"),
+])
+def test_a_keyword_glued_to_a_name_is_an_error_not_split(text: str, message: str,
+                                                          hint: str) -> None:
+    with pytest.raises(SpecError) as info:
+        parse(text)
+    [diag] = info.value.diagnostics
+    assert f"{diag.span}: {diag.message}" == message
+    assert diag.hint == hint
+
+
+@pytest.mark.parametrize("word", ["addition", "concatenate", "multiply", "globalpool",
+                                  "iffy", "notes", "ask", "xs", "outputs", "of_"])
+def test_a_name_that_starts_with_a_keyword_is_a_name(word: str) -> None:
+    (op,) = ops_of(f"    {word}\n")
+    assert (op.name, op.args, op.is_global) == (word, [], False)
+
+
+def test_a_keyword_alone_is_still_a_keyword() -> None:
+    (merge,) = parse(HEADER + "    add:\n        branch: relu\n        branch: relu\n").body
+    assert isinstance(merge, t.Merge) and merge.mode == "add"
+    (op,) = ops_of("    global avgpool\n")
+    assert op.is_global and op.name == "avgpool"

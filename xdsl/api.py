@@ -91,14 +91,24 @@ def read_source(spec: str | os.PathLike[str], *, max_bytes: int | None = None) -
         name = str(spec).removesuffix(".x").removeprefix("specs/")
         named = shipped.get(name)
         if named is None:  # a variant may be named without its folder: `xception_s4`
-            variant = f"variants/{name}"
-            hint = (f"did you mean `{variant}`?" if variant in shipped else
-                    did_you_mean(name, shipped) or did_you_mean(variant, shipped))
+            hint = _suggest_shipped(name, shipped)
             raise FileNotFoundError(f"no spec file or shipped spec named `{spec}`"
                                     f"{'; ' + hint if hint else ''} "
                                     "(`xdsl list` shows the shipped specs)")
         path = named
     return decode(read_spec_bytes(path, str(spec), max_bytes), str(spec), str(path))
+
+
+def _suggest_shipped(name: str, shipped: dict[str, Path]) -> str:
+    """Suggest a shipped spec by its bare name, so the `variants/` prefix never makes two names
+    look alike; a top-level spec wins over a variant of the same bare name."""
+    import difflib
+
+    if f"variants/{name}" in shipped:
+        return f"did you mean `variants/{name}`?"
+    bare = {n.rpartition("/")[2]: n for n in sorted(shipped, key=lambda n: -n.count("/"))}
+    close = difflib.get_close_matches(name.rpartition("/")[2], sorted(bare), n=1, cutoff=0.6)
+    return f"did you mean `{bare[close[0]]}`?" if close else ""
 
 
 def decode(data: bytes, name: str, path: str | None = None) -> Source:

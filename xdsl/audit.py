@@ -22,7 +22,7 @@ from .graph import LayerNode, Limits, layers
 from .params import ParamError, resolve_params
 
 #: Ops counted by ``depth``: the convolutional layers (the Xception paper's "36 layers").
-DEPTH_OPS = frozenset({"conv", "gconv", "sepconv", "dwconv"})
+DEPTH_OPS = frozenset({"conv", "gconv", "sepconv", "dwconv", "deconv"})
 
 
 @dataclass(frozen=True)

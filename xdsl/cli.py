@@ -14,6 +14,7 @@ from .diagnostics import SpecError
 from .files import DEFAULT_MAX_SPEC_BYTES, SpecFileError, size, spec_size_limit
 from .graph import Limits
 from .params import ParamError
+from .parser import DEFAULT_MAX_STATEMENTS, statement_limit
 
 EXIT_INVALID_SPEC = 1
 EXIT_USAGE = 2
@@ -81,10 +82,13 @@ def spec_size_option(f: Callable[..., Any]) -> Callable[..., Any]:
     """--max-spec-size: the largest spec file the command reads (a variant's base too)."""
 
     @functools.wraps(f)
-    def wrapper(*args: Any, max_spec_size: str, **kwargs: Any) -> Any:
-        with spec_size_limit(_memory(max_spec_size)):
+    def wrapper(*args: Any, max_spec_size: str, max_statements: int, **kwargs: Any) -> Any:
+        with spec_size_limit(_memory(max_spec_size)), statement_limit(max_statements):
             return f(*args, **kwargs)
 
+    wrapper = click.option("--max-statements", default=DEFAULT_MAX_STATEMENTS, show_default=True,
+                           type=click.IntRange(1),
+                           help="Most statements in a spec (a variant's base too).")(wrapper)
     return click.option("--max-spec-size", default=size(DEFAULT_MAX_SPEC_BYTES).replace(" ", ""),
                         show_default=True, metavar="SIZE",
                         help="Largest spec file read (a variant's base too).")(wrapper)

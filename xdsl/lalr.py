@@ -67,24 +67,36 @@ def _table(parser: Lark) -> tuple[dict[Any, dict[str, Action]], Any, Any, list[R
     return states, conf.start_state, conf.end_state, rules
 
 
+class TooMany(Exception):
+    """More of the counted rules than :meth:`Reductions.parse` allows: ``node`` is the first
+    one over (built, not yet given to the builder)."""
+
+    def __init__(self, node: Built) -> None:
+        super().__init__(node)
+        self.node = node
+
+
 class Reductions:
     """The parser. ``builder`` has a method per rule name (its alias, else its name) taking
     ``(meta, children)``; in each parse the first :class:`SpecError` a method raises is kept
     in :attr:`error` and the parse goes on building nothing, so that a later syntax error (or
-    nesting error) is reported first, as when the tree was built after the parse. Not
-    reentrant (neither is lark's post-lexer): one parse at a time."""
+    nesting error) is reported first, as when the tree was built after the parse. The rules
+    named in ``counted`` are counted, and the parse stops at once (:class:`TooMany`) past its
+    limit. Not reentrant (neither is lark's post-lexer): one parse at a time."""
 
     def __init__(self, parser: Lark, builder: object, nesting: Iterable[str],
-                 chains: dict[str, int]) -> None:
+                 chains: dict[str, int], counted: Iterable[str] = ()) -> None:
         self.error: SpecError | None = None
+        self.count, self.limit = 0, 0
         self.parser, self.builder = parser, builder
-        self.nesting, self.chains = frozenset(nesting), chains
+        self.nesting, self.chains, self.counted = frozenset(nesting), chains, frozenset(counted)
         self.states, self.start, self.end, rules = _table(parser)
         self.callbacks = [self._callback(rule) for rule in rules]
 
-    def parse(self, text: str) -> Built:
-        """Parse ``text``; lark's errors (``UnexpectedInput``, post-lexer errors) propagate."""
-        self.error = None
+    def parse(self, text: str, limit: int) -> Built:
+        """Parse ``text`` with at most ``limit`` counted rules; lark's errors
+        (``UnexpectedInput``, post-lexer errors) and :class:`TooMany` propagate."""
+        self.error, self.count, self.limit = None, 0, limit
         session = self.parser.parse_interactive(text)
         state = session.parser_state  # its stacks are ours: the contextual lexer reads them
         states, callbacks = self.states, self.callbacks
@@ -135,6 +147,7 @@ class Reductions:
         if method is None and not name.startswith("_"):
             raise ValueError(f"no builder method for rule {name!r}")
         weight = 1 if name in self.nesting else 0
+        counted = name in self.counted
         step = self.chains.get(name)
         if step is not None and len(rule.expansion) == 1:
             return lambda raw: raw[0]  # a chain of one operand is that operand
@@ -166,6 +179,10 @@ class Reductions:
             else:
                 raw.append(None)
                 filtered = [raw[j] for j in pick]
+            if counted:
+                self.count += 1
+                if self.count > self.limit:
+                    raise TooMany(node)
             if step is not None:
                 node.height = _chain_height(filtered[::step])
             elif weight:

@@ -37,7 +37,10 @@ class _Indenter:
     unbalanced parenthesis raises an error carrying its position instead of an assertion.
     """
 
-    always_accept = ("_NL",)
+    always_accept = ("_NL", "NAME")
+    """Terminals every state's lexer tries. NAME: so that a keyword is only ever a whole word
+    (the lexer takes the longest of a keyword and a name, and a name that spells a keyword is
+    that keyword), never the start of one, as in `networkt:` or `variants of`."""
 
     def __init__(self) -> None:
         self.open_parens: list[Token] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from lark import Token, UnexpectedInput
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
 from lark.lexer import PatternStr
@@ -105,7 +107,19 @@ def _token_diagnostic(tok: Token, expected: set[str], span: Span) -> Diagnostic:
     hint = f"expected {listing}" if wanted else ""
     if tok.type == "NAME" and "NAME" not in expected and "COLON" in expected:
         hint = "missing `:` before this word?"
+    if tok.type == "NAME" and (word := _glued_keyword(str(tok), expected)):
+        hint = f"a keyword is a whole word: missing a space in `{word} {str(tok)[len(word):]}`?"
     return Diagnostic(f"unexpected {got}", span, hint=hint)
+
+
+def _glued_keyword(text: str, expected: set[str]) -> str | None:
+    """The longest expected keyword that ``text`` (a name where none may stand) starts with:
+    `networkt` for `network t`."""
+    patterns = [td.pattern.to_regexp() for td in lark_parser().terminals
+                if td.name in expected and td.name != "NAME"]
+    words = [kw for kw in KEYWORDS if len(kw) < len(text) and text.startswith(kw)
+             and any(re.fullmatch(p, kw) for p in patterns)]
+    return max(words, key=len, default=None)
 
 
 

@@ -58,25 +58,11 @@ def compile_command(spec: str, sets: tuple[str, ...], output: Path | None,
         if path is not None:
             check_output(path, option)  # before the slow part
     status = Status(False if quiet else None)
-    with status.stage("loading PyTorch"):
-        import torch
-        from xdsl.backends.pytorch.build import compile_network, export_python
-        from xdsl.backends.pytorch.verify import layer_rows, verify
-
     from xdsl.api import parse
     from xdsl.graph import check_activation_memory
 
-    threads = apply(choose_threads(threads))
     limits = _limits(kw)
-    if device == "cuda" and not torch.cuda.is_available():
-        raise click.UsageError("--device cuda: no CUDA device is available")
-    if output and output.suffix == ".safetensors":
-        try:
-            import safetensors.torch  # noqa: F401
-        except ImportError:
-            raise click.UsageError("saving .safetensors needs `pip install safetensors`; "
-                                   "or use a .pt file (torch.save)") from None
-    with status.stage("reading the spec"):
+    with status.stage("reading the spec"):  # first: a spec that fails does not wait for torch
         parsed = parse(spec)
         for path, option in ((output, "-o"), (export_py, "--export-py"), (onnx, "--onnx")):
             if path is not None and any(same_file(path, f) for f in parsed.files):
@@ -86,6 +72,20 @@ def compile_command(spec: str, sets: tuple[str, ...], output: Path | None,
         # the feature maps of the largest batch run below (the --optimize and ONNX checks)
         check_activation_memory(g, limits.max_activation_bytes, 2 if optimize or onnx else 1,
                                 parsed.source)
+    with status.stage("loading PyTorch"):
+        import torch
+        from xdsl.backends.pytorch.build import compile_network, export_python
+        from xdsl.backends.pytorch.verify import layer_rows, verify
+
+    threads = apply(choose_threads(threads))
+    if device == "cuda" and not torch.cuda.is_available():
+        raise click.UsageError("--device cuda: no CUDA device is available")
+    if output and output.suffix == ".safetensors":
+        try:
+            import safetensors.torch  # noqa: F401
+        except ImportError:
+            raise click.UsageError("saving .safetensors needs `pip install safetensors`; "
+                                   "or use a .pt file (torch.save)") from None
     with status.stage("building the module"):
         model = compile_network(g, seed=seed, init=init, memory_format=memory_format,  # type: ignore[arg-type]
                                 device=device)

@@ -216,3 +216,17 @@ def test_compile_block_rows_follow_the_network_order(tmp_path: Path) -> None:
     assert [line.split()[:2] for line in table[2:]] == [
         ["features", "2"], ["features.dense1", "5"], ["features.dense2", "5"],
         ["features.transition1", "2"], ["features", "4"]]
+
+
+@pytest.mark.parametrize(("body", "args"), [
+    ("    relu(\n", []),  # a syntax error
+    ("    relu\n    relu\n", ["--max-layers", "2"]),  # over a limit of the graph
+], ids=["syntax-error", "over-a-limit"])
+def test_compile_reads_and_checks_the_spec_before_loading_pytorch(
+        tmp_path: Path, body: str, args: list[str]) -> None:
+    """A spec that fails does not pay for importing torch (seconds) before its error."""
+    spec = tmp_path / "bad.x"
+    spec.write_text("network bad:\n    input image: 3 x 8 x 8\n" + body)
+    assert not imports_torch("from xdsl.cli import main\n"
+                             f"try: main(['compile', {str(spec)!r}, *{args!r}])\n"
+                             "except SystemExit as e: assert e.code == 1, e.code\n")

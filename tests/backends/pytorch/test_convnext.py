@@ -1,8 +1,8 @@
 """``specs/convnext.x`` == torchvision's ``convnext_*`` (issue 12).
 
-Counts, parameter shapes and stochastic depth rates are compared at every size (torchvision's
-models built on the meta device, so even ConvNeXt-L costs nothing); outputs are compared for
-ConvNeXt-T in float64 with torchvision's weights transplanted by position. Two details of the
+Counts and stochastic depth rates are compared at every size (torchvision's models built on
+the meta device, so even ConvNeXt-L costs nothing); parameter shapes, and outputs in float64
+with torchvision's weights transplanted by position, for ConvNeXt-T. Two details of the
 transplant are torchvision's, not the spec's: a CNBlock registers its ``layer_scale`` before
 its layers (the spec writes ``layerscale`` after them, where it acts) and shapes it (C, 1, 1)
 for broadcasting over a map, where ``layerscale``'s gamma is (C,). Every other pair must agree
@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[3]
 SPEC = ROOT / "specs" / "convnext.x"
 SIZES = ["tiny", "small", "base", "large"]
 SIZE = 64  # ConvNeXt-T at 64x64: 2x2 maps in its last stage
+pytestmark = pytest.mark.slow
 
 
 def torchvision_model(size: str, **kwargs) -> nn.Module:
@@ -75,13 +76,13 @@ def test_tiny_figures_are_the_audited_ones() -> None:
     assert xdsl.audit("convnext").ok
 
 
-@pytest.mark.parametrize("size", SIZES)
-def test_parameter_shapes_equal_torchvisions(size: str) -> None:
+def test_parameter_shapes_equal_torchvisions() -> None:
     with torch.device("meta"):
-        ours = Counter(tuple(p.shape) for p in xdsl.compile(SPEC, size=size).parameters())
+        ours = Counter(tuple(p.shape) for p in xdsl.compile(SPEC).parameters())
     theirs = Counter(tuple(p.squeeze().shape) if name.endswith("layer_scale") else tuple(p.shape)
-                     for name, p in torchvision_model(size).named_parameters())
+                     for name, p in torchvision_model("tiny").named_parameters())
     assert ours == theirs
+    assert theirs[(96,)] > 0 and theirs[(768, 1, 7, 7)] == 3
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -153,20 +154,25 @@ def transplant(theirs: nn.Module, ours: nn.Module) -> None:
 
 @pytest.fixture(scope="module")
 def bench() -> tuple[nn.Module, torch.Tensor, torch.Tensor, float]:
-    torch.manual_seed(0)
-    reference = torchvision.models.convnext_tiny(weights=None).double().eval()
+    reference = torchvision_model("tiny").to_empty(device="cpu").double().eval()
     gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():  # unit-gain weights, and every layer scale, norm and bias random
-        for p in reference.parameters():
-            fan_in = p[0].numel() if p.dim() > 1 and p.shape[1:] != (1, 1) else 0
-            scale = fan_in ** -0.5 if fan_in else 0.5
-            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * scale)
-    x1, x2 = (torch.randn(2, 3, SIZE, SIZE, generator=gen, dtype=torch.float64)
+    with torch.no_grad():  # unit-gain weights; every norm, bias and layer scale random
+        for name, p in reference.named_parameters():
+            r = torch.randn(p.shape, generator=gen, dtype=p.dtype)
+            if p.dim() > 1 and p.shape[1:] != (1, 1):
+                p.copy_(r * p[0].numel() ** -0.5)
+            elif name.endswith("bias"):
+                p.copy_(0.1 * r)
+            elif name.endswith("layer_scale"):
+                p.copy_(0.5 * r)
+            else:
+                p.copy_(1 + 0.2 * r)
+    x1, x2 = (torch.randn(1, 3, SIZE, SIZE, generator=gen, dtype=torch.float64)
               for _ in range(2))
     with torch.no_grad():
         y1 = reference(x1)
         spread = (reference(x2) - y1).abs().max().item()
-    assert spread > 0.1, f"the reference output barely moves ({spread:.3g})"
+    assert spread > 1.0, f"the reference output barely moves ({spread:.3g})"
     return reference, x1, y1, spread
 
 
@@ -184,20 +190,20 @@ def test_mapping_by_position_agrees_with_the_names(bench) -> None:
 
 
 def test_outputs_equal_torchvisions_in_float64(bench) -> None:
-    assert delta(compiled(), bench) <= 1e-9 * bench[3]
-
-
-CHANGES = {  # one layer of the spec changed: (the text as shipped, the change)
-    "tanh-approximated GELU": ("pwlinear 4 * c; gelu;", "pwlinear 4 * c; gelu approximate=tanh;"),
-    "no classifier norm": ("global avgpool; layernorm; linear classes",
-                           "global avgpool; linear classes"),
-    "no layer scale": ("            layerscale init=layer_scale\n", ""),
-}
-
-
-@pytest.mark.parametrize("change", CHANGES)
-def test_a_one_layer_change_is_caught(bench, change: str) -> None:
+    tolerance = 1e-9 * bench[3]
+    assert delta(compiled(), bench) <= tolerance
+    # as small a change as GELU's tanh approximation (in every block) is far above the tolerance
     text = SPEC.read_text()
-    old, new = CHANGES[change]
-    assert text.count(old) == 1
-    assert delta(compiled(text.replace(old, new)), bench) > 0.01 * bench[3]
+    exact = "pwlinear 4 * c; gelu;"
+    assert text.count(exact) == 1
+    tanh = text.replace(exact, "pwlinear 4 * c; gelu approximate=tanh;")
+    assert delta(compiled(tanh), bench) > 1e4 * tolerance
+
+
+def test_a_one_layer_change_is_caught(bench) -> None:
+    """The classifier's norm moved before the pooling: the same parameters, a different net."""
+    text = SPEC.read_text()
+    head = "global avgpool; layernorm; linear classes"
+    assert text.count(head) == 1
+    moved = text.replace(head, "layernorm; global avgpool; linear classes")
+    assert delta(compiled(moved), bench) > 0.01 * bench[3]

@@ -24,8 +24,17 @@ from xdsl.graph import layers
 
 ROOT = Path(__file__).resolve().parents[3]
 SPEC = ROOT / "specs" / "efficientnet.x"
-SIZE = 64  # the network takes any size; 64 x 64 keeps the float64 passes fast
+SIZE = 64  # the network takes any size; 64 x 64 keeps the float64 passes fast (2 x 2 last)
 B3 = {"width_mult": 1.2, "depth_mult": 1.4, "dropout": 0.3, "image_size": 300}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small float64 passes: one thread is fastest on a shared machine (many are 100x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def reference(name: str = "efficientnet_b0") -> nn.Module:
@@ -53,7 +62,8 @@ def transplant(src: nn.Module, dst: nn.Module) -> None:
 
 
 def drop_rates(**params) -> list[float]:
-    return [n.attrs.p for n in layers(xdsl.graph(xdsl.parse(SPEC), **params)) if n.op == "drop_path"]
+    graph = xdsl.graph(xdsl.parse(SPEC), **params)
+    return [n.attrs.p for n in layers(graph) if n.op == "drop_path"]
 
 
 def torchvision_rates(model: nn.Module) -> list[float]:
@@ -87,14 +97,17 @@ def test_stochastic_depth_rates_equal_torchvision_block_by_block(
 def bench():
     ref = reference().double()
     gen = torch.Generator().manual_seed(1)
+
+    def noise(shape: tuple[int, ...]) -> torch.Tensor:
+        return torch.randn(shape, generator=gen, dtype=torch.float64)
+
     with torch.no_grad():  # non-trivial BN affine parameters, so that a misplaced one shows
         for m in ref.modules():
             if isinstance(m, nn.BatchNorm2d):
-                m.weight.copy_(1 + 0.2 * torch.randn(m.weight.shape, generator=gen, dtype=torch.float64))
-                m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=gen, dtype=torch.float64))
-    calibrate(ref, [torch.randn(8, 3, SIZE, SIZE, generator=gen, dtype=torch.float64)
-                    for _ in range(3)])
-    x1, x2 = (torch.randn(2, 3, SIZE, SIZE, generator=gen, dtype=torch.float64) for _ in range(2))
+                m.weight.copy_(1 + 0.2 * noise(m.weight.shape))
+                m.bias.copy_(0.2 * noise(m.bias.shape))
+    calibrate(ref, [noise((8, 3, SIZE, SIZE)) for _ in range(3)])
+    x1, x2 = noise((2, 3, SIZE, SIZE)), noise((2, 3, SIZE, SIZE))
     with torch.no_grad():
         y1, y2 = ref(x1), ref(x2)
     spread = (y1 - y2).abs().max().item()

@@ -188,3 +188,9 @@ def test_batchnorm_form_equals_the_hand_written_unet() -> None:
     # one layer: BN dropped from the double convolution (its biases come back)
     text = wrong("bn if batchnorm", "bn if false")
     assert counts(compiled(text, base=BASE, batchnorm=True)) != counts(reference)
+
+
+def test_depth_counts_the_transposed_convolutions() -> None:
+    # the paper's 23 convolutional layers: 18 in the double convolutions, 4 up-convolutions and
+    # the final 1x1 (a depth without the transposed convolutions would be 19)
+    assert xdsl.audit(SPEC).depth == 23
