@@ -326,3 +326,14 @@ def test_each_kind_of_nesting_is_allowed_to_the_limit_and_refused_past_it(
     [diag] = info.value.diagnostics
     assert "nests too deeply (more than 100 levels)" in diag.message
     assert where(diag) == (3, column)
+
+
+def test_a_validation_error_repeated_many_times_is_shown_three_times_with_a_count() -> None:
+    # 5,000 duplicated options on one line: every duplicate is an error, shown as the collector
+    # shows repeated errors (3 and a count), not rendered 4,999 times (quadratic in the line)
+    spec = "network p:\n    input image: 3 x 8 x 8\n    conv 8 3x3" + " pad=1" * 5000 + "\n"
+    with pytest.raises(SpecError) as e:
+        xdsl.check(spec)
+    text = str(e.value)
+    assert len(e.value.diagnostics) == 3 and text.count("is given twice to `conv`") == 3
+    assert "4996 more errors like this one" in text

@@ -127,7 +127,7 @@ class SpecError(Exception):
     def __init__(self, diagnostics: Sequence[Diagnostic], source: Source | None = None):
         self.diagnostics = list(diagnostics)
         self.source = source
-        super().__init__(self.render())
+        super().__init__()  # rendered when shown: a caller may only count or locate them
 
     def with_source(self, source: Source) -> SpecError:
         return SpecError(self.diagnostics, source)

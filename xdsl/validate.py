@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from . import tree as t
-from .diagnostics import Collector, Source, SpecError, did_you_mean
+from .diagnostics import Collector, Source, did_you_mean
 from .lexer import KEYWORDS
 from .ops import OPS, SYMBOLS, option_names, option_words, synonym_hint
 
@@ -465,8 +465,7 @@ def validate(net: t.Network, source: Source | None = None) -> t.Network:
     """Check names, arity and declarations; raise :class:`SpecError` listing every problem."""
     checker = _Checker(net, source)
     checker.run()
-    if checker.out:
-        raise SpecError(checker.out.diagnostics, source)
+    checker.out.raise_if_any()
     return net
 
 
@@ -475,5 +474,4 @@ def validate_audits(net: t.Network, source: Source | None = None) -> None:
     checker = _Checker(net, source)
     for audit in net.audits:
         checker._audit(audit, {p.name for p in net.params})
-    if checker.out:
-        raise SpecError(checker.out.diagnostics, source)
+    checker.out.raise_if_any()
