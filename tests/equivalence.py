@@ -17,3 +17,22 @@ def calibrate(model: nn.Module, batches: list[torch.Tensor]) -> None:
     for x in batches:
         model(x)
     model.eval()
+
+
+def mapping(ours: nn.Module, theirs: nn.Module) -> dict[str, str]:
+    """Reference key -> xdsl key, pairing the state entries by position, each pair checked for
+    its kind (the last part of the key: weight, bias, running_mean, ...) and its shape."""
+    a, b = ours.state_dict(), theirs.state_dict()
+    assert len(a) == len(b), (len(a), len(b))
+    pairs = dict(zip(b, a))
+    for t_key, o_key in pairs.items():
+        assert t_key.rsplit(".", 1)[-1] == o_key.rsplit(".", 1)[-1], (t_key, o_key)
+        assert b[t_key].shape == a[o_key].shape, (t_key, o_key)
+    return pairs
+
+
+def copy_weights(ours: nn.Module, theirs: nn.Module) -> dict[str, str]:
+    """The reference's whole state (weights and BN statistics) into ``ours``, by :func:`mapping`."""
+    pairs = mapping(ours, theirs)
+    ours.load_state_dict({pairs[k]: v for k, v in theirs.state_dict().items()}, strict=True)
+    return pairs

@@ -41,8 +41,12 @@ def module_path(name: str) -> str:
 
 
 def class_name(network: str) -> str:
+    """The generated class's name: the network's in CamelCase (`inception_v3` -> `InceptionV3`),
+    made a valid identifier that shadows nothing (`_0` -> `Net0`, a reserved name + `Net`)."""
     name = "".join(p[:1].upper() + p[1:] for p in network.split("_") if p) or "Network"
-    return name + "Net" if name in _RESERVED or not name.isidentifier() else name
+    if not name.isidentifier():  # the part after an underscore began with a digit
+        name = "Net" + name if ("Net" + name).isidentifier() else "Network"
+    return name + "Net" if name in _RESERVED else name
 
 
 def _var(name: str, taken: set[str]) -> str:

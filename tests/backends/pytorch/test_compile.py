@@ -125,6 +125,7 @@ def test_names_that_would_shadow_module_attributes_are_mangled() -> None:
     assert attr_name("forward") == "forward_"
     assert attr_name("entry") == "entry"
     assert class_name("inception_v3") == "InceptionV3"
+    assert class_name("_0") == "Net0" and class_name("v_2b") == "V2b"  # found by test_export_safety
     spec = ("network odd():\n    input image: 3 x 8 x 8\n"
             "    flow training:\n        conv 4 3x3; relu\n"
             "    flow eval:\n        global avgpool; linear 2\n")

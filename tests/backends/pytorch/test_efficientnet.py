@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
-from equivalence import calibrate
+from equivalence import calibrate, copy_weights
 from torch import nn
 from torchvision.models.efficientnet import MBConv
 
@@ -49,16 +49,6 @@ def compiled(text: str | None = None, **params) -> nn.Module:
 
 def entries(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
-
-
-def transplant(src: nn.Module, dst: nn.Module) -> None:
-    """``src``'s state (weights and BN statistics) into ``dst``, paired by position."""
-    a, b = src.state_dict(), dst.state_dict()
-    assert len(a) == len(b)
-    for (ka, va), (kb, vb) in zip(a.items(), b.items()):
-        assert ka.rsplit(".", 1)[1] == kb.rsplit(".", 1)[1], (ka, kb)
-        assert va.shape == vb.shape, (ka, kb)
-    dst.load_state_dict(dict(zip(b, a.values())), strict=True)
 
 
 def drop_rates(**params) -> list[float]:
@@ -119,7 +109,7 @@ def bench():
 def delta(text: str | None, bench) -> float:
     ref, x, y, _ = bench
     model = compiled(text).double()
-    transplant(ref, model)
+    copy_weights(model, ref)
     return (model.eval()(x) - y).abs().max().item()
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
-from equivalence import calibrate
+from equivalence import calibrate, copy_weights, mapping
 from torch import nn
 
 import xdsl
@@ -48,22 +48,6 @@ def torchvision_shufflenet() -> nn.Module:
 
 def compiled(text: str, **params) -> nn.Module:
     return xdsl.compile(xdsl.parse(text), memory_format="contiguous", image_size=SIZE, **params)
-
-
-def mapping(ours: nn.Module, theirs: nn.Module) -> dict[str, str]:
-    """torchvision key → xdsl key, by position, each pair checked for kind and shape."""
-    a, b = ours.state_dict(), theirs.state_dict()
-    assert len(a) == len(b)
-    pairs = dict(zip(b, a))
-    for t_key, o_key in pairs.items():
-        assert t_key.rsplit(".", 1)[1] == o_key.rsplit(".", 1)[1], (t_key, o_key)
-        assert b[t_key].shape == a[o_key].shape, (t_key, o_key)
-    return pairs
-
-
-def copy_weights(ours: nn.Module, theirs: nn.Module) -> None:
-    pairs = mapping(ours, theirs)
-    ours.load_state_dict({pairs[k]: v for k, v in theirs.state_dict().items()}, strict=True)
 
 
 def counts(model: nn.Module) -> tuple[int, int]:
