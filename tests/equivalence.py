@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -36,3 +38,30 @@ def copy_weights(ours: nn.Module, theirs: nn.Module) -> dict[str, str]:
     pairs = mapping(ours, theirs)
     ours.load_state_dict({pairs[k]: v for k, v in theirs.state_dict().items()}, strict=True)
     return pairs
+
+
+def check_onnx(text: str, folder: Path, op_types: set[str], scale: float = 1e-3) -> None:
+    """``xdsl compile --onnx`` of the spec ``text``: the file passes onnx's checker, holds
+    ``op_types``, and onnx's reference evaluator gives the compiled module's outputs (which
+    reach at least ``scale``, so that agreement is not between two near-zero tensors)."""
+    import numpy as np
+    import onnx
+    from click.testing import CliRunner
+    from onnx.reference import ReferenceEvaluator
+
+    import xdsl
+    from xdsl.cli import main
+
+    spec, path = folder / "net.x", folder / "net.onnx"
+    spec.write_text(text)
+    result = CliRunner().invoke(main, ["compile", str(spec), "--seed", "4", "--onnx", str(path)])
+    assert result.exit_code == 0, result.output
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model)
+    assert op_types <= {n.op_type for n in model.graph.node}
+    x = np.random.default_rng(0).standard_normal((2, 3, 16, 16), dtype=np.float32)
+    [got] = ReferenceEvaluator(model).run(None, {"image": x})
+    with torch.no_grad():
+        want = xdsl.compile(text, seed=4).eval()(torch.from_numpy(x)).numpy()
+    assert np.abs(want).max() > scale
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
