@@ -337,3 +337,29 @@ def test_a_validation_error_repeated_many_times_is_shown_three_times_with_a_coun
     text = str(e.value)
     assert len(e.value.diagnostics) == 3 and text.count("is given twice to `conv`") == 3
     assert "4996 more errors like this one" in text
+
+
+def test_a_spec_of_too_many_tokens_is_refused_where_it_crosses_the_limit() -> None:
+    # one layer with 20,000 options (60,000 tokens): under the statement limit and the size cap,
+    # and seconds of parsing without this bound
+    from xdsl.lexer import MAX_TOKENS
+
+    spec = "network p:\n    input image: 3 x 8 x 8\n    conv 8 3x3" + " pad=1" * 20_000 + "\n"
+    with pytest.raises(SpecError) as e:
+        xdsl.check(spec)
+    [d] = e.value.diagnostics
+    assert d.message == f"the spec has more than {MAX_TOKENS:,} tokens"
+    # the first token over: 13 tokens on lines 1-2 (newlines included), `conv 8 3x3`, then
+    # `pad`, `=`, `1` per option; option k starts at column 6k + 10 (" pad=1" after column 14)
+    k, r = divmod(MAX_TOKENS + 1 - 16 - 1, 3)
+    assert (d.span.line, d.span.column) == (3, 6 * (k + 1) + 10 + (0, 3, 4)[r])
+    assert "pad=1" * 100 not in str(e.value)  # the excerpt stays short
+
+
+def test_the_largest_shipped_spec_is_far_below_the_token_limit() -> None:
+    from xdsl.api import shipped_specs
+    from xdsl.lexer import MAX_TOKENS, lark_parser
+
+    most = max(sum(1 for _ in lark_parser().lex(p.read_text() + "\n"))
+               for p in shipped_specs().values())
+    assert most * 50 < MAX_TOKENS

@@ -30,6 +30,11 @@ class LexError(Exception):
         self.token, self.hint = token, hint
 
 
+MAX_TOKENS = 50_000
+"""Tokens in one spec: 67 times Inception V3's 746. The statement limit bounds specs of many
+statements; this bounds the few very long ones (a layer with 20,000 options parses in seconds)."""
+
+
 class _Indenter:
     """Post-lexer: newlines with leading whitespace become _NL, _INDENT and _DEDENT tokens.
 
@@ -48,8 +53,11 @@ class _Indenter:
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         self.open_parens = []
         levels, last, style, previous = [0], None, "", ""
-        for tok in stream:
+        for count, tok in enumerate(stream, 1):
             last = tok
+            if count > MAX_TOKENS:
+                raise LexError(f"the spec has more than {MAX_TOKENS:,} tokens", tok,
+                               "split very long statements, or the spec, into smaller ones")
             if tok.type == "_NL":
                 if self.open_parens:
                     continue
