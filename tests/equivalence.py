@@ -1,8 +1,11 @@
-"""Shared by the peer-equivalence tests (shared/reference.md, "Testing equivalence honestly")."""
+"""Shared by the PyTorch backend tests: peer equivalence (shared/reference.md, "Testing
+equivalence honestly"), weight mapping by position, ONNX and export checks, MACs by hooks."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import torch
 from torch import nn
@@ -65,3 +68,49 @@ def check_onnx(text: str, folder: Path, op_types: set[str], scale: float = 1e-3)
         want = xdsl.compile(text, seed=4).eval()(torch.from_numpy(x)).numpy()
     assert np.abs(want).max() > scale
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
+
+
+def load_file(path: Path) -> ModuleType:
+    """An exported Python file, imported as a module."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def randomize(model: nn.Module) -> None:
+    """Every parameter drawn from N(0, 1) by a fixed generator (nothing left at its init)."""
+    gen = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype))
+
+
+def hooked_macs(model: nn.Module, x: torch.Tensor) -> int:
+    """MACs of convolutions (transposed ones too) and linear layers, measured in a forward."""
+    total = 0
+
+    def conv(m: nn.Conv2d, _i: object, out: torch.Tensor) -> None:
+        nonlocal total
+        total += out[0].numel() * m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
+
+    def deconv(m: nn.ConvTranspose2d, i: tuple[torch.Tensor], _o: object) -> None:
+        nonlocal total
+        total += i[0][0].numel() * m.out_channels // m.groups * m.kernel_size[0] * \
+            m.kernel_size[1]
+
+    def linear(m: nn.Linear, i: tuple[torch.Tensor], _o: object) -> None:
+        nonlocal total
+        total += i[0][0].numel() * m.out_features  # every position of a map
+
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            m.register_forward_hook(conv)
+        elif isinstance(m, nn.ConvTranspose2d):
+            m.register_forward_hook(deconv)
+        elif isinstance(m, nn.Linear):
+            m.register_forward_hook(linear)
+    with torch.no_grad():
+        model(x)
+    return total

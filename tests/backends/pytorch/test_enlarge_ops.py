@@ -5,14 +5,13 @@ labels, the lexer, fmt and did-you-mean."""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
-from equivalence import check_onnx
+from equivalence import check_onnx, hooked_macs, load_file, randomize
 from pygments.token import Name
 from torch import nn
 from xdsl.backends.labels import label
@@ -37,13 +36,6 @@ def only_layer(text: str) -> LayerNode:
 def sample(shape: tuple[int, ...]) -> torch.Tensor:
     gen = torch.Generator().manual_seed(1)
     return torch.randn(shape, generator=gen, dtype=torch.float64)
-
-
-def randomize(model: nn.Module) -> None:
-    gen = torch.Generator().manual_seed(7)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype))
 
 
 def close(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -193,35 +185,6 @@ network decoder(classes: int = 3):
 """
 
 
-def hooked_macs(model: nn.Module, x: torch.Tensor) -> int:
-    """MACs of convolutions (transposed ones too) and linear layers, measured in a forward."""
-    total = 0
-
-    def conv(m: nn.Conv2d, _i: object, out: torch.Tensor) -> None:
-        nonlocal total
-        total += out[0].numel() * m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
-
-    def deconv(m: nn.ConvTranspose2d, i: tuple[torch.Tensor], _o: object) -> None:
-        nonlocal total
-        total += i[0][0].numel() * m.out_channels // m.groups * m.kernel_size[0] * \
-            m.kernel_size[1]
-
-    def linear(m: nn.Linear, i: tuple[torch.Tensor], _o: object) -> None:
-        nonlocal total
-        total += i[0][0].numel() * m.out_features  # every position of a map
-
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            m.register_forward_hook(conv)
-        elif isinstance(m, nn.ConvTranspose2d):
-            m.register_forward_hook(deconv)
-        elif isinstance(m, nn.Linear):
-            m.register_forward_hook(linear)
-    with torch.no_grad():
-        model(x)
-    return total
-
-
 def test_counts_of_the_decoder_equal_the_module_and_hooks() -> None:
     g = xdsl.graph(DECODER)
     nodes = [n for n in layers(g) if n.op != "input"]
@@ -263,14 +226,6 @@ def test_init_is_seeded_and_leaves_the_global_rng_alone() -> None:
     w = xdsl.compile(spec_of("deconv 64 4x4 stride=2", "128 x 8 x 8")).f.deconv1.weight
     fan_out = 64 * 4 * 4
     assert abs(w.std().item() - (2 / fan_out) ** 0.5) < 0.005  # 0.0442; fan_in's would be 0.031
-
-
-def load_file(path: Path) -> object:
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("optimized", [False, True])

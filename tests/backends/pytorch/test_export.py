@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import torch
+from equivalence import load_file
 from xdsl.backends.pytorch.build import export_python
 from xdsl.backends.pytorch.inference import optimize
 
@@ -18,14 +17,6 @@ import xdsl
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY = ROOT / "tests" / "golden" / "pytorch" / "tiny.x"
-
-
-def load_file(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture

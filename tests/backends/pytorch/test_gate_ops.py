@@ -4,13 +4,12 @@ torch code, each with a one-change variant that must be caught; --export-py and 
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
-from equivalence import check_onnx
+from equivalence import check_onnx, load_file
 from torch import nn
 from torchvision.models.shufflenetv2 import InvertedResidual
 from torchvision.ops import SqueezeExcitation, StochasticDepth
@@ -206,14 +205,6 @@ network gates():
             branch: conv 1 1x1
         global avgpool; linear 10
 """
-
-
-def load_file(path: Path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_export_py_runs_the_same_forward(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ labels, the lexer and fmt."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from equivalence import check_onnx
+from equivalence import check_onnx, hooked_macs, load_file, randomize
 from pygments.token import Name
 from torch import nn
 from xdsl.backends.labels import label
@@ -122,13 +121,6 @@ def test_sepconv_mid_act_takes_the_new_kinds() -> None:
 # ---- normalisations ----------------------------------------------------------------------------
 
 
-def randomize(model: nn.Module) -> None:
-    gen = torch.Generator().manual_seed(7)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype))
-
-
 def layer_norm_2d(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, eps: float) -> torch.Tensor:
     """ConvNeXt's LayerNorm: over the channels at every position, an affine per channel."""
     return F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],), w, b, eps).permute(0, 3, 1, 2)
@@ -196,28 +188,6 @@ network modern(classes: int = 5):
 """
 
 
-def hooked_macs(model: nn.Module, x: torch.Tensor) -> int:
-    """MACs of convolutions and linear layers measured on a forward pass (the convention)."""
-    total = 0
-
-    def conv(m: nn.Conv2d, _i: object, out: torch.Tensor) -> None:
-        nonlocal total
-        total += out[0].numel() * m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
-
-    def linear(m: nn.Linear, _i: object, out: torch.Tensor) -> None:
-        nonlocal total
-        total += m.in_features * m.out_features
-
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            m.register_forward_hook(conv)
-        elif isinstance(m, nn.Linear):
-            m.register_forward_hook(linear)
-    with torch.no_grad():
-        model(x)
-    return total
-
-
 def test_counts_of_the_whole_network_equal_the_module_and_hooks() -> None:
     g = xdsl.graph(ALL)
     nodes = [n for n in layers(g) if n.op != "input"]
@@ -229,14 +199,6 @@ def test_counts_of_the_whole_network_equal_the_module_and_hooks() -> None:
     assert sum(n.macs for n in nodes) == hooked_macs(model, torch.zeros(1, 3, 16, 16)) == 220_024
     others = [n for n in nodes if n.op not in ("conv", "sepconv", "linear")]
     assert len(others) == 19 and all(n.macs == 0 for n in others)
-
-
-def load_file(path: Path) -> object:
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("optimized", [False, True])
