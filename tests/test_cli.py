@@ -100,15 +100,21 @@ def test_commands_do_not_import_torch(args: list[str]) -> None:
 @pytest.mark.parametrize(("name", "suggestion"), [
     ("xceptoin", "; did you mean `xception`?"),
     ("specs/inception_v4.x", "; did you mean `inception_v3`?"),
-    ("xception_s4", "; did you mean `variants/xception_s4`?"),
+    ("xception_s44", "; did you mean `variants/xception_s4`?"),
     ("variants/xcepton_gw8", "; did you mean `variants/xception_gw8`?"),
-    ("resnet50", ""),
+    ("alexnet", ""),
 ])
 def test_unknown_spec_name_suggests_a_shipped_one(name: str, suggestion: str) -> None:
     result = run("check", name)
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert (f"Error: no spec file or shipped spec named `{name}`{suggestion} "
             "(`xdsl list` shows the shipped specs)\n") in result.output
+
+
+def test_a_variant_or_zoo_entry_is_found_by_its_bare_name() -> None:
+    result = run("check", "xception_s4")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("xception_s4: ")
 
 
 def test_the_variants_folder_alone_makes_no_name_look_close() -> None:

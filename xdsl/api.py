@@ -61,6 +61,11 @@ class Spec:
             return None
 
 
+SHIPPED_FOLDERS = ("variants", "zoo")
+"""Folders of shipped specs: ``variants/`` (points of the paper's spectrum) and ``zoo/`` (the
+torchvision models, each a variant of a family spec)."""
+
+
 def shipped_specs() -> dict[str, Path]:
     """Specs installed with the package (``xdsl check xception`` finds them by name)."""
     root = resources.files("xdsl.specs")
@@ -68,11 +73,12 @@ def shipped_specs() -> dict[str, Path]:
     for entry in root.iterdir():
         if entry.name.endswith(".x"):
             found[entry.name[:-2]] = Path(str(entry))
-    variants = root.joinpath("variants")
-    if variants.is_dir():
-        for entry in variants.iterdir():
-            if entry.name.endswith(".x"):
-                found[f"variants/{entry.name[:-2]}"] = Path(str(entry))
+    for folder in SHIPPED_FOLDERS:
+        sub = root.joinpath(folder)
+        if sub.is_dir():
+            for entry in sub.iterdir():
+                if entry.name.endswith(".x"):
+                    found[f"{folder}/{entry.name[:-2]}"] = Path(str(entry))
     return found
 
 
@@ -90,6 +96,9 @@ def read_source(spec: str | os.PathLike[str], *, max_bytes: int | None = None) -
         shipped = shipped_specs()
         name = str(spec).removesuffix(".x").removeprefix("specs/")
         named = shipped.get(name)
+        if named is None and "/" not in name:  # `resnet50` is `zoo/resnet50`
+            named = next((shipped[f"{f}/{name}"] for f in SHIPPED_FOLDERS
+                          if f"{f}/{name}" in shipped), None)
         if named is None:  # a variant may be named without its folder: `xception_s4`
             hint = _suggest_shipped(name, shipped)
             raise FileNotFoundError(f"no spec file or shipped spec named `{spec}`"
@@ -104,8 +113,6 @@ def _suggest_shipped(name: str, shipped: dict[str, Path]) -> str:
     look alike; a top-level spec wins over a variant of the same bare name."""
     import difflib
 
-    if f"variants/{name}" in shipped:
-        return f"did you mean `variants/{name}`?"
     bare = {n.rpartition("/")[2]: n for n in sorted(shipped, key=lambda n: -n.count("/"))}
     close = difflib.get_close_matches(name.rpartition("/")[2], sorted(bare), n=1, cutoff=0.6)
     return f"did you mean `{bare[close[0]]}`?" if close else ""

@@ -273,6 +273,9 @@ class PixelShuffleAttrs(Attrs):
 
 class AdaptivePoolAttrs(Attrs):
     size: Pair
+    enlarge: bool = False
+    """Accept an input smaller than ``size``, repeating pixels as torch's ``AdaptiveAvgPool2d``
+    does (torchvision's VGG at 32 x 32); without it that is an error, since it is usually one."""
 
 
 class DropPathAttrs(Attrs):
@@ -578,12 +581,12 @@ def _pixelshuffle_rule(a: PixelShuffleAttrs, ins: list[Shape], _g: bool) -> Infe
 
 def _adaptive_pool_rule(a: AdaptivePoolAttrs, ins: list[Shape], _g: bool) -> Inferred:
     """Average pooling to a fixed size at any input size (torchvision's ``avgpool`` to 7×7);
-    a size above the input's would repeat pixels, so it is refused."""
+    a size above the input's would repeat pixels, so it is refused unless ``enlarge=true``."""
     c, h, w = _feature_map("adaptive_avgpool", ins[0])
-    if a.size[0] > h or a.size[1] > w:
+    if (a.size[0] > h or a.size[1] > w) and not a.enlarge:
         raise ShapeError(f"`adaptive_avgpool` to {a.size[0]}x{a.size[1]} would enlarge "
-                         f"{h}x{w}", f"pool to at most {h}x{w}, or enlarge the map with "
-                         "`upsample`")
+                         f"{h}x{w}", f"pool to at most {h}x{w}, enlarge the map with `upsample`, "
+                         "or write `enlarge=true` to repeat pixels as torch does")
     return Inferred((c, *a.size))
 
 
@@ -731,7 +734,7 @@ OPS: dict[str, OpSpec] = {
         OpSpec("pixelshuffle", PixelShuffleAttrs, _pixelshuffle_rule, ("factor",),
                "PixelShuffle", summary="pixelshuffle FACTOR"),
         OpSpec("adaptive_avgpool", AdaptivePoolAttrs, _adaptive_pool_rule, ("size",),
-               "AveragePooling", summary="adaptive_avgpool HxW"),
+               "AveragePooling", summary="adaptive_avgpool HxW [enlarge]"),
         OpSpec("drop_path", DropPathAttrs, _drop_path_rule, ("p",), "StochasticDepth",
                summary="drop_path P: drops a sample's tensor with probability P, 0 <= P < 1"),
         OpSpec("shuffle", ShuffleAttrs, _shuffle_rule, ("groups",), "Channel Shuffle",

@@ -44,6 +44,8 @@ _LAZY = {
     "optimize": ("inference", "optimize"),
     "lower": ("lowering", "lower"),
     "LOWERINGS": ("lowering", "LOWERINGS"),
+    "transplant": ("weights", "transplant"),
+    "WeightsError": ("weights", "WeightsError"),
 }
 
 __all__ = sorted(_LAZY)

@@ -183,7 +183,7 @@ def compile_network(spec: str | os.PathLike[str] | Spec | nx.DiGraph, /, *, seed
                     init: Init = "kaiming", optimize: bool = False,
                     memory_format: MemoryFormat = "auto", device: str | torch.device = "cpu",
                     inplace: bool = True, limits: Limits | None = None,
-                    **params: Any) -> CompiledNetwork:
+                    weights: Any = None, **params: Any) -> CompiledNetwork:
     """Spec (path, shipped name, text, parsed ``Spec``) or graph IR → initialised module.
 
     Keywords other than the options set the spec's parameters: ``compile("xception",
@@ -193,7 +193,9 @@ def compile_network(spec: str | os.PathLike[str] | Spec | nx.DiGraph, /, *, seed
     ``auto`` picks it per device (:func:`pick_memory_format`). ``optimize`` returns the eval-only
     module of :func:`xdsl.backends.pytorch.inference.optimize` (batch norm folded,
     channels_last). ``inplace=False`` keeps every op out of place (for full backward hooks,
-    see :mod:`.codegen`). The module is returned in training mode (eval mode when optimised).
+    see :mod:`.codegen`). ``weights`` (a module, a state_dict or a file of the same network,
+    e.g. torchvision's) replaces the initial weights by :func:`.weights.transplant`. The
+    module is returned in training mode (eval mode when optimised).
     """
     params = old_mapping(params, "params", "compile")
     if not isinstance(spec, nx.DiGraph):
@@ -205,6 +207,10 @@ def compile_network(spec: str | os.PathLike[str] | Spec | nx.DiGraph, /, *, seed
     fmt = pick_memory_format(memory_format, dev, plan)
     model = instantiate(plan, g, fmt, inplace=inplace)
     initialise(model, seed, init)
+    if weights is not None:
+        from xdsl.backends.pytorch.weights import transplant
+
+        transplant(model, weights)
     model = model.to(dev)
     if fmt == torch.channels_last and dev.type == "cuda":
         # cuDNN wants the weights in the input's layout; CPU convolutions do not care

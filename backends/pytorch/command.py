@@ -41,6 +41,10 @@ _PATH = click.Path(dir_okay=False, path_type=Path)
               help="Seed of the initial weights.")
 @click.option("--init", type=click.Choice(["kaiming", "torch"]), default="kaiming",
               show_default=True, help="kaiming: xdsl's init; torch: PyTorch's layer defaults.")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Start from these weights: a state_dict file of the same network "
+                   "(torchvision's or timm's .pth, .safetensors), mapped onto the spec's layers "
+                   "by position, every pair's kind and shape verified.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True, help="auto: cuda when available.")
 @click.option("--memory-format", type=click.Choice(["auto", "channels_last", "contiguous"]),
@@ -51,8 +55,8 @@ _PATH = click.Path(dir_okay=False, path_type=Path)
 @handle_errors
 def compile_command(spec: str, sets: tuple[str, ...], output: Path | None,
                     export_py: Path | None, onnx: Path | None, fmt: str, per_layer: bool,
-                    optimize: bool, seed: int, init: str, device: str, memory_format: str,
-                    threads: int | None, quiet: bool, **kw: Any) -> None:
+                    optimize: bool, seed: int, init: str, weights: Path | None, device: str,
+                    memory_format: str, threads: int | None, quiet: bool, **kw: Any) -> None:
     """Compile SPEC to a PyTorch module and check it against the graph IR."""
     for path, option in ((output, "-o"), (export_py, "--export-py"), (onnx, "--onnx")):
         if path is not None:
@@ -89,10 +93,20 @@ def compile_command(spec: str, sets: tuple[str, ...], output: Path | None,
     with status.stage("building the module"):
         model = compile_network(g, seed=seed, init=init, memory_format=memory_format,  # type: ignore[arg-type]
                                 device=device)
+    final, notes = model, []
+    if weights is not None:
+        from xdsl.backends.pytorch.weights import WeightsError, transplant
+
+        with status.stage(f"loading the weights of {weights}"):
+            try:
+                moved = transplant(model, weights)
+            except WeightsError as e:
+                raise click.BadParameter(str(e), param_hint="--weights") from None
+        notes.append(f"weights: {moved.tensors} tensors ({moved.values:,} numbers) from "
+                     f"{weights}, mapped by position; every pair's kind and shape verified")
     with status.stage("verifying against the graph IR"):
         checks = verify(model, g)
         rows = layer_rows(model, g)
-    final, notes = model, []
     if optimize:
         with status.stage("folding batch norms and checking the outputs"):
             final, note = _optimize(model, g)
