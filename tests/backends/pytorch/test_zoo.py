@@ -19,11 +19,11 @@ import torch
 import torchvision
 from equivalence import calibrate, hooked_macs
 from torch import nn
+from xdsl.backends.pytorch import transplant
 from zoo import Entry, entries
 
 import xdsl
 from xdsl.api import summarize
-from xdsl.backends.pytorch import transplant
 
 ROOT = Path(__file__).resolve().parents[3]
 ZOO = ENTRIES = entries()
