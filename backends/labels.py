@@ -185,4 +185,6 @@ def label(n: LayerNode) -> str:
     if rule is not None:
         return rule(n)
     spec = OPS.get(n.op)
+    if spec is not None and callable(spec.label):
+        return spec.label(n)
     return spec.label if spec and spec.label else n.op

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,40 @@ def golden(update_golden: bool):
         check_golden(GOLDEN / relative, actual, update_golden)
 
     return check
+
+
+PLUGIN = ROOT / "examples" / "plugins" / "xdsl-cbam"
+
+
+@pytest.fixture(scope="session")
+def cbam_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder where pip installed the example plugin (examples/plugins/xdsl-cbam)."""
+    import subprocess
+    import sys
+
+    target = tmp_path_factory.mktemp("site")
+    try:
+        import setuptools  # noqa: F401 - present: build with it, no download
+        isolation = ["--no-build-isolation"]
+    except ImportError:
+        isolation = []
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                           *isolation, "--target", str(target), str(PLUGIN)],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return target
+
+
+@pytest.fixture
+def cbam_plugin(cbam_site: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The example plugin installed for this test: importable here, and for the commands the
+    test runs (``PYTHONPATH``); afterwards it is neither installed nor loaded."""
+    import importlib
+
+    from xdsl import plugins
+
+    monkeypatch.syspath_prepend(str(cbam_site))
+    monkeypatch.setenv("PYTHONPATH", str(cbam_site))
+    importlib.invalidate_caches()
+    yield cbam_site
+    plugins.unload("cbam")

@@ -165,6 +165,10 @@ def _variant(var: t.Variant, source: Source, seen: tuple[Path, ...]) -> Spec:
                         source) from None
     params = {p.name: p for p in base.network.params}
     out = Collector(source)
+    for use in var.uses:
+        out.error(f"variant `{var.name}` names plugin `{use.name}`", use.span,
+                  hint=f"a variant uses its base's plugins: write `use {use.name}` in "
+                       f"{_quoted(var.base)}")
     for arg in var.settings:
         if arg.name is None:
             out.error("variant settings are written `name=value`", arg.span,

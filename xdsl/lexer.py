@@ -18,7 +18,7 @@ from .diagnostics import Span
 
 KEYWORDS = (
     "network input defaults then block flow audit repeat residual project concat add mul branch "
-    "if else from as global choice and or not x output note variant of"
+    "if else from as global choice and or not x output note variant of use"
 ).split()
 
 

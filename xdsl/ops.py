@@ -215,6 +215,9 @@ class PoolAttrs(Attrs):
     stride: Pair | None = None
     pad: Padding = "valid"
     include_pad: bool = True
+    ceil_mode: bool = False
+    """Round the output size up, as torch's ``ceil_mode=True`` (a last window that starts
+    inside the input or its left padding counts): GoogLeNet's and SqueezeNet's pooling."""
 
 
 class DropoutAttrs(Attrs):
@@ -324,15 +327,30 @@ Rule = Callable[[Any, list[Shape], bool], Inferred]
 
 @dataclass(frozen=True)
 class OpSpec:
+    """One op: its options, its shape / count rule, and how it is written, drawn and built.
+
+    A plugin declares its ops with this same class (:mod:`xdsl.plugins`).
+    """
+
     name: str
     attrs: type[Attrs]
     rule: Rule
+    """``rule(attrs, input_shapes, is_global) -> Inferred``: the output shape and the counts;
+    raises :class:`ShapeError` for an input the op cannot take."""
     positional: tuple[str, ...] = ()
-    label: str = ""
+    label: str | Callable[[Any], str] = ""
+    """The diagram's words: a string, or a function of the graph node (its ``attrs``,
+    ``shape``) returning one."""
     merges: bool = False  # takes the current tensor plus named tensors
     variadic: bool = False  # every positional argument goes to the first field, as a tuple
     pool: bool = False  # accepts `global`
     summary: str = ""
+    """The usage line shown in errors: ``cbam [reduction=16, kernel=7]``."""
+    torch: str = ""
+    """A plugin op's module, ``"package.module:Class"``, built as ``Class(in_channels,
+    **options)``; built-in ops are lowered by the PyTorch backend's own table."""
+    plugin: str = ""
+    """The plugin that declared the op (set when it is loaded); empty for built-in ops."""
 
 
 # ---- shape helpers ---------------------------------------------------------------------------
@@ -492,10 +510,34 @@ def _pool_rule(op: str) -> Rule:
         if a.kernel is None:
             raise ShapeError(f"`{op}` needs a window size", f"write e.g. `{op} 3x3 stride=2`, "
                              f"or `global {op}`")
-        oh, ow, pads = _windowed(op, ins[0], a.kernel, a.stride or a.kernel, a.pad, (1, 1))
+        stride = a.stride or a.kernel
+        if a.ceil_mode:
+            return _ceil_pool(op, a, ins[0], stride)
+        oh, ow, pads = _windowed(op, ins[0], a.kernel, stride, a.pad, (1, 1))
         return Inferred((c, oh, ow), pads=pads)
 
     return rule
+
+
+def _ceil_pool(op: str, a: PoolAttrs, shape: Shape, stride: tuple[int, int]) -> Inferred:
+    """torch's ``ceil_mode``: ``ceil((size + 2·pad - k) / s) + 1``, less one when the last
+    window would start in the right padding."""
+    c, h, w = _feature_map(op, shape)
+    if a.pad == "same" or (a.pad != "valid" and any(  # type: ignore[operator]
+            p > k // 2 for p, k in zip(a.pad, a.kernel))):  # type: ignore[arg-type]
+        raise ShapeError(f"`{op}` with ceil_mode takes numeric padding of at most half its "
+                         "window, as torch does", "write pad=valid or e.g. pad=1 for 3x3")
+    pad = (0, 0) if a.pad == "valid" else a.pad
+    out = []
+    for size, k, s, p in zip((h, w), a.kernel, stride, pad):  # type: ignore[arg-type]
+        n = -(-(size + 2 * p - k) // s) + 1
+        if (n - 1) * s >= size + p:
+            n -= 1
+        if n <= 0:
+            raise ShapeError(f"`{op}` with a {k}x{k} window shrinks {h}x{w} to nothing",
+                             "use a smaller window or a larger input")
+        out.append(n)
+    return Inferred((c, *out), pads=(pad[0], pad[0], pad[1], pad[1]))
 
 
 def _linear_rule(a: LinearAttrs, ins: list[Shape], _g: bool) -> Inferred:
@@ -716,9 +758,9 @@ OPS: dict[str, OpSpec] = {
         OpSpec("groupnorm", GroupNormAttrs, _groupnorm_rule, ("groups",), "GroupNorm",
                summary="groupnorm GROUPS [eps]"),
         OpSpec("maxpool", PoolAttrs, _pool_rule("maxpool"), ("kernel",), "MaxPooling",
-               pool=True, summary="maxpool KxK [stride, pad]  or  global maxpool"),
+               pool=True, summary="maxpool KxK [stride, pad, ceil_mode]  or  global maxpool"),
         OpSpec("avgpool", PoolAttrs, _pool_rule("avgpool"), ("kernel",), "AveragePooling",
-               pool=True, summary="avgpool KxK [stride, pad, include_pad]  or  global avgpool"),
+               pool=True, summary="avgpool KxK [stride, pad, include_pad, ceil_mode]  or  global avgpool"),
         OpSpec("dropout", DropoutAttrs, _same_shape, ("p",), "Dropout", summary="dropout P"),
         OpSpec("linear", LinearAttrs, _linear_rule, ("units",), "Linear",
                summary="linear UNITS [bias]"),

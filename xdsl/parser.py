@@ -290,8 +290,14 @@ class _Build:
         return t.Variant(span=span_of(meta), name=str(name), base=base[1:-1],
                          settings=settings or [], audits=audits)
 
+    def use(self, meta, c):
+        return [t.Use(span=span_of(name), name=str(name)) for name in c]
+
     def start(self, meta, c):
-        return c[-1]
+        *uses, root = c
+        if not uses:
+            return root
+        return root.model_copy(update={"uses": [u for group in uses for u in group]})
 
 
 def parse_source(source: Source) -> t.Network | t.Variant:

@@ -214,7 +214,16 @@ class _Printer:
             text += f"{' = ' if p.type != 'any' else '='}{expr(p.default)}"
         return text
 
+    def uses(self, uses: list[t.Use]) -> None:
+        """``use a, b`` lines first, one per line of the source (a blank line follows)."""
+        lines: dict[int, list[str]] = {}
+        for u in uses:
+            lines.setdefault(u.span.line, []).append(u.name)
+        for line, names in lines.items():
+            self.emit(0, f"use {', '.join(names)}", line)
+
     def network(self, net: t.Network) -> None:
+        self.uses(net.uses)
         self.params(f"network {net.name}", net.params, ":", net.span.line)
         sections: list[tuple[int, Any]] = [(i.span.line, i) for i in net.inputs]
         if net.defaults:
@@ -272,6 +281,7 @@ class _Printer:
             self.emit(depth + 1, (text.ljust(width) + source).rstrip(), item.span.line)
 
     def variant(self, var: t.Variant) -> None:
+        self.uses(var.uses)
         settings = f" ({', '.join(arg(s) for s in var.settings)})" if var.settings else ""
         head = f'variant {var.name} of "{var.base}"{settings}'
         self.emit(0, head + (":" if var.audits else ""), var.span.line)

@@ -224,8 +224,15 @@ class Audit(Node):
     items: list[AuditItem]
 
 
+class Use(Node):
+    """``use NAME``: the spec may use the ops of plugin ``name`` (one node per name)."""
+
+    name: str
+
+
 class Network(Node):
     name: str
+    uses: list[Use] = []
     params: list[Param] = []
     inputs: list[Input] = []
     defaults: list[DefaultRule] = []
@@ -248,5 +255,6 @@ class Variant(Node):
 
     name: str
     base: str
+    uses: list[Use] = []
     settings: list[Arg] = []
     audits: list[Audit] = []

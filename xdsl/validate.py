@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from . import plugins
 from . import tree as t
 from .diagnostics import Collector, Source, did_you_mean
 from .lexer import KEYWORDS
@@ -66,8 +67,10 @@ class _Checker:
     def __init__(self, net: t.Network, source: Source | None):
         self.net = net
         self.out = Collector(source)
-        self.blocks = {b.name: b for b in net.blocks if b.name not in OPS}
+        self.plugins = self._uses(net.uses)
+        self.blocks = {b.name: b for b in net.blocks if b.name not in self._ops()}
         self.symbols = set(SYMBOLS) | {c for p in net.params for c in p.choices}
+        self.symbols |= plugins.symbols(self.plugins)
         self.tensors = {i.name for i in net.inputs}
         self.tensors |= {p.name for b in net.blocks for p in b.params if p.type == "tensor"}
         for s in walk_stmts([*net.body, *(st for b in net.blocks for st in b.body)]):
@@ -92,6 +95,36 @@ class _Checker:
         self._recursion()
 
     # ---- declarations ------------------------------------------------------------------------
+
+    def _uses(self, uses: list[t.Use]) -> list[str]:
+        """Load the plugins the spec names (only those); each problem is located at its name."""
+        names: list[str] = []
+        self.failed_uses = False
+        for use in uses:
+            if use.name in names:
+                self.out.error(f"plugin `{use.name}` is named twice", use.span,
+                               hint="remove one of the two")
+                continue
+            try:
+                plugins.load(use.name)
+            except plugins.PluginError as e:
+                self.out.error(str(e), use.span, hint=e.hint)
+                self.failed_uses = True  # its ops would be reported unknown: said once here
+                continue
+            names.append(use.name)
+        return names
+
+    def _known_layers(self) -> str:
+        hint = "layers are " + ", ".join(self._ops())
+        if not self.plugins and plugins.installed():
+            hint += "; a plugin's ops need `use PLUGIN` (installed: " + \
+                ", ".join(sorted(plugins.installed())) + ")"
+        return hint
+
+    def _ops(self) -> list[str]:
+        """The ops this spec may use: the built-in ones and those of its plugins."""
+        return [name for name, spec in OPS.items() if not spec.plugin
+                or spec.plugin in self.plugins]
 
     def _unique(self, items: Iterable[tuple[str, t.Node]], what: str) -> None:
         seen: dict[str, t.Node] = {}
@@ -152,8 +185,10 @@ class _Checker:
                 self.out.error(f"`{name}` is a keyword and cannot name a {what}", node.span,
                                hint=f"rename the {what}, e.g. `{name}_`")
         for b in net.blocks:
-            if b.name in OPS:
-                self.out.error(f"block `{b.name}` has the name of a built-in layer", b.span,
+            if b.name in self._ops():
+                what = f"an op of plugin `{OPS[b.name].plugin}`" if OPS[b.name].plugin \
+                    else "a built-in layer"
+                self.out.error(f"block `{b.name}` has the name of {what}", b.span,
                                hint="give the block another name")
             self._params(b.params, params | {CHANNELS}, block=True)
 
@@ -212,9 +247,9 @@ class _Checker:
 
     def _default_rule(self, rule: t.DefaultRule, params: set[str]) -> None:
         for name in rule.ops:
-            if name not in OPS:
+            if name not in self._ops():
                 self.out.error(f"`defaults` names unknown layer `{name}`", rule.span,
-                               hint=did_you_mean(name, OPS) or _known_layers())
+                               hint=did_you_mean(name, self._ops()) or self._known_layers())
                 continue
             for kw in rule.kwargs:
                 if kw.name not in option_names(name):
@@ -324,10 +359,18 @@ class _Checker:
             self._block_call(op, self.blocks[op.name], params)
             return
         spec = OPS.get(op.name)
+        if spec is not None and spec.plugin and spec.plugin not in self.plugins:
+            self.out.error(f"`{op.name}` is an op of plugin `{spec.plugin}`, which this spec "
+                           "does not use", op.name_span,
+                           hint=f"add `use {spec.plugin}` as the spec's first line")
+            return
+        if spec is None and self.failed_uses:
+            return
         if spec is None:
             self.out.error(f"unknown layer or block `{op.name}`", op.name_span,
-                           hint=synonym_hint(op.name) or did_you_mean(op.name, [*OPS, *self.blocks])
-                           or _known_layers())
+                           hint=synonym_hint(op.name)
+                           or did_you_mean(op.name, [*self._ops(), *self.blocks])
+                           or self._known_layers())
             return
         if op.is_global and not spec.pool:
             self.out.error(f"`global` applies to pooling, not to `{op.name}`", op.span,
@@ -447,8 +490,6 @@ class _Checker:
                                hint=hint or _params_hint(params))
 
 
-def _known_layers() -> str:
-    return "layers are " + ", ".join(OPS)
 
 
 def _options_hint(op: str) -> str:

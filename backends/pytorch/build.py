@@ -7,9 +7,11 @@ for PyTorch's default initialisation before xdsl's own (it is faster than timm's
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import linecache
 import os
+import sys
 import textwrap
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -110,13 +112,39 @@ def _attach(root: nn.Module, path: str, module: nn.Module) -> None:
 def instantiate(plan: Plan, graph: nx.DiGraph | None = None,
                 memory_format: torch.memory_format = torch.contiguous_format,
                 device: str | torch.device = "cpu", inplace: bool = True) -> CompiledNetwork:
-    """The module for ``plan`` with allocated but *uninitialised* weights."""
+    """The module for ``plan`` with allocated but *uninitialised* weights (a plugin's modules
+    keep the values their constructor gave their own parameters and buffers)."""
     model = network_class(plan, inplace)(plan, graph, memory_format)
-    with torch.device("meta"):
-        for step in plan.steps:
-            if step.module is not None:
-                _attach(model, module_path(step.name), step.module.build(NAMESPACE))
-    return model.to_empty(device=device)
+    namespace = {**NAMESPACE, **plugin_namespace(plan)}
+    plugin_states: dict[str, dict[str, torch.Tensor]] = {}
+    for step in plan.steps:
+        if step.module is None:
+            continue
+        path = module_path(step.name)
+        if step.module.fn.split(".")[0] in NAMESPACE:
+            with torch.device("meta"):
+                _attach(model, path, step.module.build(namespace))
+        else:  # a plugin's module: built as its author wrote it, its state kept
+            module = step.module.build(namespace)
+            plugin_states[path] = module.state_dict()
+            with torch.device("meta"):
+                _attach(model, path, module.to("meta"))
+    model = model.to_empty(device=device)
+    for path, values in plugin_states.items():
+        model.get_submodule(path).load_state_dict(values)
+    return model
+
+
+def plugin_namespace(plan: Plan) -> dict[str, Any]:
+    """The top-level packages of the plugin modules the plan builds (imported here)."""
+    from xdsl.backends.pytorch.lowering import plugin_modules
+
+    spaces: dict[str, Any] = {}
+    for name in plugin_modules(plan):
+        importlib.import_module(name)
+        top = name.split(".")[0]
+        spaces[top] = sys.modules[top]
+    return spaces
 
 
 @torch.no_grad()

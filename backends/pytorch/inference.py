@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from xdsl.backends.pytorch.build import CompiledNetwork, instantiate
 from xdsl.backends.pytorch.codegen import module_path
-from xdsl.backends.pytorch.lowering import LOWERINGS, fold_batch_norms
+from xdsl.backends.pytorch.lowering import fold_batch_norms, lowering_of
 
 
 def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,7 +47,7 @@ def optimize(model: CompiledNetwork,
     ops = {s.name: s.node.op for s in plan.steps}
     nodes = {s.name: s.node for s in plan.steps}
     for conv_name, bn_name in new_folds:
-        where = LOWERINGS[ops[conv_name]].fold(nodes[conv_name])
+        where = lowering_of(ops[conv_name]).fold(nodes[conv_name])
         path = module_path(conv_name) + (f".{where}" if where else "")
         conv = model.get_submodule(path)
         weight, bias = _fold(conv, model.get_submodule(module_path(bn_name)))

@@ -17,7 +17,7 @@ import networkx as nx
 from xdsl.backends.pytorch.pytext import literal as _literal
 
 from xdsl.graph import LayerNode, layers
-from xdsl.ops import Shape
+from xdsl.ops import OPS, Shape
 
 # ---- constructor calls as data ---------------------------------------------------------------
 
@@ -236,7 +236,9 @@ def _pool(kind: str) -> ForwardRule:
         pad = _symmetric(node)
         half = (a.kernel[0] // 2, a.kernel[1] // 2)
         if pad and pad[0] <= half[0] and pad[1] <= half[1]:  # torch's own padding limit
-            args = [e.x, kernel, stride] + ([_size(pad)] if pad != (0, 0) else [])
+            args = [e.x, kernel, stride] + ([_size(pad)] if pad != (0, 0) or a.ceil_mode else [])
+            if a.ceil_mode:
+                args.append("ceil_mode=True")
             if kind == "avg" and not a.include_pad and pad != (0, 0):
                 return f"F.avg_pool2d({', '.join(map(str, args))}, count_include_pad=False)"
             return f"F.{kind}_pool2d({', '.join(map(str, args))})"
@@ -431,6 +433,35 @@ class UnsupportedOp(NotImplementedError):
     """The graph uses an op the PyTorch backend has no lowering for."""
 
 
+def plugin_lowering(op: str) -> Lowering | None:
+    """A plugin op's lowering, from its table entry: ``Class(in_channels, **options)`` called
+    on the op's inputs (``torch="package.module:Class"``)."""
+    spec = OPS.get(op)
+    if spec is None or not spec.torch:
+        return None
+    module, cls = spec.torch.split(":")
+
+    def build(node: LayerNode, ins: list[Shape]) -> Call:
+        options = tuple((f, getattr(node.attrs, f)) for f in type(node.attrs).model_fields)
+        return Call(f"{module}.{cls}", (ins[0][0],), options)
+
+    return Lowering(lambda e: f"{e.module}({', '.join(e.args)})", build)
+
+
+def lowering_of(op: str) -> Lowering:
+    """The table entry of ``op``, a built-in or a plugin's."""
+    rule = LOWERINGS.get(op) or plugin_lowering(op)
+    if rule is None:
+        raise UnsupportedOp(f"the PyTorch backend cannot lower `{op}`")
+    return rule
+
+
+def plugin_modules(plan: Plan) -> list[str]:
+    """The plugin modules (``package.module``) the plan's steps are built from."""
+    return sorted({OPS[s.node.op].torch.split(":")[0] for s in plan.steps
+                   if s.node.op in OPS and OPS[s.node.op].plugin and OPS[s.node.op].torch})
+
+
 def lower(g: nx.DiGraph) -> Plan:
     """The plan for graph ``g``: one step per layer, modules described but not built."""
     nodes = {n.name: n for n in layers(g)}
@@ -438,9 +469,12 @@ def lower(g: nx.DiGraph) -> Plan:
     for node in nodes.values():
         if node.op == "input":
             continue
-        rule = LOWERINGS.get(node.op)
+        rule = LOWERINGS.get(node.op) or plugin_lowering(node.op)
         if rule is None:
-            raise UnsupportedOp(f"the PyTorch backend cannot lower `{node.op}` ({node.name})")
+            hint = (f"; plugin `{OPS[node.op].plugin}` declares no torch module for it"
+                    if node.op in OPS and OPS[node.op].plugin else "")
+            raise UnsupportedOp(f"the PyTorch backend cannot lower `{node.op}` "
+                                f"({node.name}){hint}")
         ins = [nodes[i].shape for i in node.inputs]
         steps.append(Step(node, node.inputs, rule.module(node, ins) if rule.module else None))
     outputs = tuple(g.graph.get("outputs") or [g.graph["output"]])
@@ -463,7 +497,7 @@ def fold_batch_norms(plan: Plan) -> Plan:
         step = replace(step, inputs=tuple(rename.get(i, i) for i in step.inputs))
         src = by_name.get(step.inputs[0]) if step.inputs else None
         if (step.node.op == "bn" and len(step.node.shape) == 3 and src is not None
-                and LOWERINGS[src.node.op].fold is not None and readers[src.name] == [step.name]):
+                and lowering_of(src.node.op).fold is not None and readers[src.name] == [step.name]):
             rename[step.name] = src.name
             folded.append((src.name, step.name))
             continue

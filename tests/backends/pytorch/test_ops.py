@@ -7,6 +7,7 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 from xdsl.backends.pytorch.runtime import PointwiseConv2d, SeparableConv2d
 
 import xdsl
@@ -101,3 +102,23 @@ def test_pointwise_conv_as_matrix_product_equals_conv(layout: torch.memory_forma
     (grad_x,) = torch.autograd.grad(y.square().sum(), x)
     (want_x,) = torch.autograd.grad(want.square().sum(), x)
     assert torch.allclose(grad_x, want_x, atol=1e-5)
+
+
+@pytest.mark.parametrize("size", [7, 8, 13, 14, 29])
+@pytest.mark.parametrize(("op", "torch_pool", "pad"), [
+    ("maxpool 3x3 stride=2 ceil_mode=true", nn.MaxPool2d(3, 2, ceil_mode=True), 0),
+    ("maxpool 3x3 stride=2 pad=1 ceil_mode=true", nn.MaxPool2d(3, 2, 1, ceil_mode=True), 1),
+    ("avgpool 3x3 stride=2 pad=1 ceil_mode=true", nn.AvgPool2d(3, 2, 1, ceil_mode=True), 1),
+    ("maxpool 2x2 stride=2 ceil_mode=true", nn.MaxPool2d(2, 2, ceil_mode=True), 0),
+])
+def test_ceil_mode_pooling_equals_torch(op: str, torch_pool: nn.Module, pad: int,
+                                        size: int) -> None:
+    model = xdsl.compile(f"network p:\n    input x: 4 x {size} x {size}\n    {op}\n")
+    x = torch.randn(2, 4, size, size, generator=torch.Generator().manual_seed(size))
+    want = torch_pool(x)
+    assert model.graph.nodes[model.plan.output]["node"].shape == tuple(want.shape[1:])
+    assert torch.equal(model(x), want)
+    floor = xdsl.compile(f"network p:\n    input x: 4 x {size} x {size}\n    "
+                         f"{op.replace(' ceil_mode=true', '')}\n")
+    if (size + 2 * pad - int(op.split()[1][0])) % 2:  # a size where the two modes differ
+        assert floor(x).shape != want.shape
