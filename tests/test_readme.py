@@ -39,3 +39,33 @@ def test_readme_commands_are_the_ci_commands() -> None:
     ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
     assert f"```\n{ci}\n```" in README
     assert "```\npip install . && xdsl compile specs/xception.x\n```" in README
+
+
+def test_readme_shows_the_example_plugin_as_it_is_installed() -> None:
+    plugin = ROOT / "examples" / "plugins" / "xdsl-cbam" / "xdsl_cbam" / "__init__.py"
+    shown = block("plugin").removeprefix("```python\n").removesuffix("\n```")
+    assert shown == plugin.read_text().rstrip("\n")
+    assert len(shown.splitlines()) < 40
+
+
+def test_readme_counts_of_the_plugin_example(cbam_plugin) -> None:
+    import xdsl
+    from xdsl.graph import layers
+
+    spec = README.split("After `pip install -e\nexamples/plugins/xdsl-cbam`:\n\n```\n")[1]
+    g = xdsl.graph(spec.split("```")[0])
+    second = [n for n in layers(g) if n.op == "cbam"][1]
+    assert f"(the second: {second.params:,} parameters, {second.state} statistics, " \
+           f"{second.macs:,} MACs)" in README
+
+
+def test_readme_zoo_table_is_current() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("zoo_table", ROOT / "tools" / "zoo_table.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    table = module.table()
+    assert block("zoo") == table
+    assert table.count("\n") - 1 == len(list((ROOT / "specs" / "zoo").glob("*.x"))) + 1
