@@ -20,6 +20,7 @@ import torchvision
 from equivalence import calibrate, hooked_macs
 from torch import nn
 from xdsl.backends.pytorch import transplant
+from xdsl.backends.pytorch.weights import KINDS
 from zoo import Entry, entries
 
 import xdsl
@@ -42,6 +43,13 @@ def one_thread():
 def reference(entry: Entry) -> nn.Module:
     torch.manual_seed(0)
     return getattr(torchvision.models, entry.builder)(weights=None, **entry.kwargs)
+
+
+def shapes(model: nn.Module) -> list[tuple[int, ...]]:
+    """The state's shapes, sorted; a module's own parameter without its 1s (torchvision's
+    ConvNeXt ``layer_scale`` of C x 1 x 1 is xdsl's C, see weights.py)."""
+    return sorted(tuple(v.shape) if k.rsplit(".", 1)[-1] in KINDS else
+                  tuple(n for n in v.shape if n != 1) for k, v in state(model).items())
 
 
 def state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -77,16 +85,18 @@ def test_outputs_equal_torchvision_with_its_weights_in_float64(name: str) -> Non
     def noise(shape: tuple[int, ...]) -> torch.Tensor:
         return torch.randn(shape, generator=gen, dtype=torch.float64)
 
-    for m in ref.modules():  # non-trivial BN affine parameters, so that a misplaced one shows
-        if isinstance(m, nn.BatchNorm2d) and m.affine:
+    for m in ref.modules():  # non-trivial BN and LN affine parameters: a misplaced one shows
+        if isinstance(m, nn.BatchNorm2d | nn.LayerNorm) and m.weight is not None:
             m.weight.copy_(1 + 0.2 * noise(m.weight.shape))
             m.bias.copy_(0.2 * noise(m.bias.shape))
+    for key, p in ref.named_parameters():  # ConvNeXt's layer scales: 1e-6 would hide the blocks
+        if key.rsplit(".", 1)[-1] not in KINDS:
+            p.copy_(1 + 0.2 * noise(p.shape))
     size = (3, entry.size, entry.size)
     calibrate(ref, [noise((4, *size)) for _ in range(2)])
     ours = xdsl.compile(f"zoo/{name}", image_size=entry.size, memory_format="contiguous",
                         **entry.params).double().eval()
-    assert sorted(tuple(v.shape) for v in state(ours).values()) == \
-        sorted(tuple(v.shape) for v in state(ref).values())
+    assert shapes(ours) == shapes(ref)
     moved = transplant(ours, ref)
     assert moved.tensors == len(ref.state_dict())
     x1, x2 = noise((2, *size)), noise((2, *size))
