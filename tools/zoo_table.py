@@ -51,11 +51,14 @@ def _order(path: Path) -> tuple[str, float, int]:
     import re
 
     name = path.stem
+    sizes = {"tiny": 0, "small": 1, "base": 2, "large": 3, "s": 1, "m": 2, "l": 3}
+    if name.rsplit("_", 1)[-1] in sizes:
+        return name.rsplit("_", 1)[0], 0.0, sizes[name.rsplit("_", 1)[-1]]
     head = re.match(r"[a-z_]*[a-z]", name)
     family = head.group() if head else name
     digits = re.findall(r"\d+", name[len(family):])
-    size = {"small": 1, "large": 2, "s": 1, "m": 2, "l": 3}.get(name.rsplit("_", 1)[-1], 0)
-    return family, float(".".join(digits[:2])) if digits else 0.0, size
+    number = float(".".join(digits[:2])) if digits else 0.0
+    return family, number / 1000 if name.endswith("mf") else number, int(name.endswith("_bn"))
 
 
 if __name__ == "__main__":

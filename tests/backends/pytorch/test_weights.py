@@ -10,10 +10,10 @@ import torch
 import torchvision
 from click.testing import CliRunner
 from torch import nn
-
-import xdsl
 from xdsl.backends.pytorch import WeightsError, transplant
 from xdsl.backends.pytorch.weights import read_state, run_order
+
+import xdsl
 from xdsl.cli import main
 
 NET = """\
