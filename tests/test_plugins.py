@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from plugin_specs import CBAM_NET
 
 import xdsl
 from xdsl import plugins
@@ -22,16 +23,7 @@ from xdsl.diagnostics import SpecError
 from xdsl.graph import layers
 from xdsl.ops import OPS
 
-NET = """\
-use cbam
-
-# a small network with CBAM after each stage
-network tiny(classes: int = 10, r: int = 8):
-    input image: 3 x 32 x 32
-    conv 32 3x3 pad=1; bn; relu; cbam r
-    conv 64 3x3 stride=2 pad=1; bn; relu; cbam reduction=16 kernel=3
-    global avgpool; linear classes
-"""
+NET = CBAM_NET
 
 
 def closed_form(c: int, r: int, k: int, hw: int) -> tuple[int, int, int]:

@@ -28,13 +28,7 @@ SIZE = 64  # the network takes any size; 64 x 64 keeps the float64 passes fast (
 B3 = {"width_mult": 1.2, "depth_mult": 1.4, "dropout": 0.3, "image_size": 300}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small float64 passes: one thread is fastest on a shared machine (many are 100x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def reference(name: str = "efficientnet_b0") -> nn.Module:

@@ -11,21 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 from equivalence import calibrate, check_onnx, hooked_macs, load_file, randomize
+from plugin_specs import CBAM_NET
 from torch import nn
 from xdsl.backends.pytorch import export_python, transplant
 
 import xdsl
 from xdsl.api import summarize
 
-NET = """\
-use cbam
-
-network tiny(classes: int = 10, r: int = 8):
-    input image: 3 x 32 x 32
-    conv 32 3x3 pad=1; bn; relu; cbam r
-    conv 64 3x3 stride=2 pad=1; bn; relu; cbam reduction=16 kernel=3
-    global avgpool; linear classes
-"""
+NET = CBAM_NET
 
 
 def by_hand(act: type[nn.Module] = nn.ReLU) -> nn.Module:

@@ -31,13 +31,7 @@ ZOO = ENTRIES = entries()
 NAMES = sorted(ZOO)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small float64 passes: one thread is fastest on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def reference(entry: Entry) -> nn.Module:
