@@ -126,3 +126,12 @@ def test_the_variants_folder_alone_makes_no_name_look_close() -> None:
                                     "variants/efficientnet_b3", "variants/xception_s4")}
     assert _suggest_shipped("resnet50", shipped) == ""  # was `variants/efficientnet_b1`
     assert _suggest_shipped("xception_s44", shipped) == "did you mean `variants/xception_s4`?"
+
+
+def test_lazy_commands_list_their_own_short_help() -> None:
+    from xdsl.cli import LAZY
+
+    for name, (target, short) in LAZY.items():
+        module, attr = target.split(":")
+        command = getattr(__import__(module, fromlist=[attr]), attr)
+        assert command.short_help == short, name

@@ -155,7 +155,49 @@ def handle_errors(f: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose commands in :data:`LAZY` are imported only when one of them runs (or its
+    help is asked for): ``xdsl check`` does not pay for the import of training or the language
+    server, and ``xdsl --help`` lists them from their one-line help here."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY and name not in self.commands:
+            import importlib
+
+            module, attr = LAZY[name][0].split(":")
+            self.add_command(getattr(importlib.import_module(module), attr), name)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in LAZY and name not in self.commands:
+                rows.append((name, LAZY[name][1]))
+                continue
+            cmd = super().get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(formatter.width - 6 - len(name))))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+LAZY: dict[str, tuple[str, str]] = {
+    "compile": ("xdsl.backends.pytorch.command:compile_command",
+                "Compile SPEC to a PyTorch module checked against its counts."),
+    "draw": ("xdsl.backends.graphviz.command:draw_command",
+             "Draw SPEC like the paper's figures (SVG, PNG, PDF or DOT)."),
+    "train": ("xdsl.train.command:train_command", "Train SPEC with the Xception paper's recipes."),
+    "evaluate": ("xdsl.train.command:evaluate_command",
+                 "Report a checkpoint's top-1 and top-5 accuracy."),
+}
+"""Command name → ("module:attribute", its one-line help, as the command's ``short_help``)."""
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="xdsl-nets", prog_name="xdsl")
 def main() -> None:
     """xdsl: describe, check, audit and compile convolutional networks.
@@ -386,21 +428,6 @@ def export(spec: str, sets: tuple[str, ...], fmt_: str, per_layer: bool, **kw: A
 
     _limits(kw)
     click.echo(render_export(parse(spec), _parse_sets(sets), fmt_, per_layer), nl=False)
-
-
-def _register_backend_commands() -> None:
-    """Commands whose modules import torch only when they run."""
-    from .backends.graphviz.command import draw_command
-    from .backends.pytorch.command import compile_command
-    from .train.command import evaluate_command, train_command
-
-    main.add_command(compile_command, "compile")
-    main.add_command(draw_command, "draw")
-    main.add_command(train_command, "train")
-    main.add_command(evaluate_command, "evaluate")
-
-
-_register_backend_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover
