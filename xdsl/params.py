@@ -21,7 +21,7 @@ def parse_override(param: t.Param, text: str) -> Value:
     if raw == "none" and optional(param):
         return "none"
     try:
-        if kind == "int":
+        if kind == "int" or number_choice(param):
             return int(raw.replace("_", "").replace(",", ""))
         if kind == "float":
             return float(raw)
@@ -46,6 +46,11 @@ def optional(param: t.Param) -> bool:
     return isinstance(param.default, t.Name) and param.default.id == "none"
 
 
+def number_choice(param: t.Param) -> bool:
+    """``choice(11, 13, 16, 19)``: a whole number among those listed."""
+    return param.type == "choice" and all(c.isdigit() for c in param.choices)
+
+
 def check_type(param: t.Param, value: Any) -> str:
     """An empty string when ``value`` fits ``param``, else what is wrong."""
     if value == "none" and optional(param):
@@ -55,7 +60,9 @@ def check_type(param: t.Param, value: Any) -> str:
         "float": isinstance(value, int | float) and not isinstance(value, bool),
         "bool": isinstance(value, bool),
         "str": isinstance(value, str),
-        "choice": value in param.choices,
+        "choice": (isinstance(value, int) and not isinstance(value, bool)
+                   and str(value) in param.choices) if number_choice(param)
+        else value in param.choices,
         "any": True,
     }.get(param.type, True)
     if ok:
@@ -81,7 +88,7 @@ def resolve_params(net: t.Network, overrides: Mapping[str, Any] | None = None,
     for p in net.params:
         if p.name in overrides:
             value = overrides[p.name]
-            if isinstance(value, str) and p.type not in ("str", "choice"):
+            if isinstance(value, str) and (p.type not in ("str", "choice") or number_choice(p)):
                 value = parse_override(p, value)
             if problem := check_type(p, value):
                 raise ParamError(problem)
@@ -95,7 +102,9 @@ def resolve_params(net: t.Network, overrides: Mapping[str, Any] | None = None,
                 continue
             if problem := check_type(p, value):
                 errors.error(f"default of {problem}", p.default.span,
-                             hint=f"give `{p.name}` a default of type {p.type}")
+                             hint=f"give `{p.name}` one of its choices as its default"
+                             if p.type == "choice" else
+                             f"give `{p.name}` a default of type {p.type}")
                 continue
         if p.type == "float" and isinstance(value, int):
             value = float(value)

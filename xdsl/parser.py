@@ -220,7 +220,7 @@ class _Build:
         return (str(c[0]), [])
 
     def choice_type(self, meta, c):
-        return ("choice", [str(x) for x in c if x.type == "NAME"])
+        return ("choice", [str(x) for x in c if x.type in ("NAME", "INT")])
 
     def param(self, meta, c):
         name, typ, default = c

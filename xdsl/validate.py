@@ -69,7 +69,8 @@ class _Checker:
         self.out = Collector(source)
         self.plugins = self._uses(net.uses)
         self.blocks = {b.name: b for b in net.blocks if b.name not in self._ops()}
-        self.symbols = set(SYMBOLS) | {c for p in net.params for c in p.choices}
+        self.symbols = set(SYMBOLS) | {c for p in net.params for c in p.choices
+                                       if not c.isdigit()}
         self.symbols |= plugins.symbols(self.plugins)
         self.tensors = {i.name for i in net.inputs}
         self.tensors |= {p.name for b in net.blocks for p in b.params if p.type == "tensor"}
@@ -145,6 +146,11 @@ class _Checker:
                 self.out.error(f"unknown parameter type `{p.type}`", p.span,
                                hint=did_you_mean(p.type, PARAM_TYPES)
                                or f"types are {', '.join(PARAM_TYPES)}")
+            numbers = [c for c in p.choices if c.isdigit()]
+            if numbers and len(numbers) < len(p.choices):
+                self.out.error(f"`{p.name}` is a choice of words and numbers at once", p.span,
+                               hint="list words (`choice(relu, elu)`) or whole numbers "
+                                    "(`choice(18, 34, 50)`)")
             if p.name == CHANNELS:
                 self.out.error("`channels` cannot name a parameter", p.span,
                                hint="`channels` is the channel count of the current tensor; "

@@ -50,13 +50,19 @@ _PATH = click.Path(dir_okay=False, path_type=Path)
 @click.option("--memory-format", type=click.Choice(["auto", "channels_last", "contiguous"]),
               default="auto", show_default=True,
               help="Layout the module converts inputs to; auto picks the faster per device.")
+@click.option("--amp", type=click.Choice(["auto", "bf16", "off"]), default="auto",
+              show_default=True,
+              help="Precision to check the module in: bf16 runs a forward pass under bfloat16 "
+                   "autocast and checks it against float32 (auto: where the device computes "
+                   "bfloat16 natively); off: float32 only.")
 @threads_option
 @quiet_option
 @handle_errors
 def compile_command(spec: str, sets: tuple[str, ...], output: Path | None,
                     export_py: Path | None, onnx: Path | None, fmt: str, per_layer: bool,
                     optimize: bool, seed: int, init: str, weights: Path | None, device: str,
-                    memory_format: str, threads: int | None, quiet: bool, **kw: Any) -> None:
+                    memory_format: str, amp: str, threads: int | None, quiet: bool,
+                    **kw: Any) -> None:
     """Compile SPEC to a PyTorch module and check it against the graph IR."""
     for path, option in ((output, "-o"), (export_py, "--export-py"), (onnx, "--onnx")):
         if path is not None:
@@ -111,10 +117,20 @@ def compile_command(spec: str, sets: tuple[str, ...], output: Path | None,
         with status.stage("folding batch norms and checking the outputs"):
             final, note = _optimize(model, g)
         notes.append(note)
+    precision, agreement = _precision(final, amp), None
+    if precision.enabled:
+        with status.stage(f"checking {precision} against float32"):
+            agreement, note = _amp_check(final, g, precision.dtype or "")
+        notes.append(note)
     from xdsl.audit import flow_names
 
     report = _report(g, model, checks, rows, per_layer, seed, notes, threads,
                      flow_names(parsed.network))
+    report["precision"] = str(precision)
+    report["amp_check"] = None if agreement is None else {
+        "dtype": agreement.dtype, "max_abs_diff": agreement.max_abs_diff,
+        "spread": agreement.spread, "relative": agreement.relative,
+        "tolerance": agreement.tolerance, "ok": agreement.ok}
     click.echo(json.dumps(report, indent=2) if fmt == "json" else _table(report, per_layer))
     bad = [c for c in checks if not c.ok]
     if bad:
@@ -123,6 +139,11 @@ def compile_command(spec: str, sets: tuple[str, ...], output: Path | None,
                    + "\n".join(lines) + "\nThis is a bug in xdsl's PyTorch backend; please "
                    "report it with the spec.", err=True)
         sys.exit(EXIT_INTERNAL)
+    if agreement is not None and not agreement.ok:
+        click.echo(f"xdsl: {precision} outputs differ from float32's by "
+                   f"{agreement.relative:.3g} of their spread (tolerance "
+                   f"{agreement.tolerance:g}): run this network with --amp off", err=True)
+        sys.exit(1)
     for path, what in ((output, "state_dict"), (export_py, "PyTorch source"), (onnx, "ONNX")):
         if path is None:
             continue
@@ -157,6 +178,30 @@ def _optimize(model: Any, g: Any) -> tuple[Any, str]:
     folded = len(fast.plan.folded)
     return fast, (f"--optimize: {folded} batch norms folded into convolutions, channels_last; "
                   f"max |Δ| vs unoptimised {delta:.2g} (outputs up to {scale:.2g})")
+
+
+def _precision(model: Any, amp: str) -> Any:
+    """The precision ``--amp`` selects on the module's device (``train``'s rule)."""
+    from xdsl.train.devices import select_precision
+    from xdsl.train.errors import TrainError
+
+    device = next(model.parameters()).device
+    try:
+        return select_precision(str(device), amp)
+    except TrainError as e:
+        raise click.BadParameter(str(e).removeprefix(f"--amp {amp}: "),
+                                 param_hint="--amp") from None
+
+
+def _amp_check(model: Any, g: Any, dtype: str) -> tuple[Any, str]:
+    """The module's autocast outputs against its float32 outputs, and a note saying so."""
+    from xdsl.backends.pytorch.inference import autocast_agreement
+
+    shape = g.nodes[g.graph["input"]]["node"].shape
+    a = autocast_agreement(model, shape, dtype)
+    return a, (f"--amp: {dtype} autocast outputs within {a.relative:.2%} of the output spread "
+               f"of float32's (max |Δ| {a.max_abs_diff:.2g}, std {a.spread:.2g}; tolerance "
+               f"{a.tolerance:.0%})")
 
 
 def _fmt(v: Any) -> str:
@@ -220,6 +265,7 @@ def _table(r: dict[str, Any], per_layer: bool) -> str:
              "ok" if c["ok"] else "MISMATCH"] for c in r["checks"]]
     out.append(text_table(["check", "graph IR", "module", ""], rows, {1, 2}))
     out.append(f"multiply-accumulates (graph IR): {r['macs']:,}")
+    out.append(f"precision: {r['precision']}")
     out += r["notes"]
     return "\n".join(out)
 

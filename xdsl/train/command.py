@@ -150,8 +150,10 @@ def _data_config(kw: dict[str, Any], base: DataConfig | None = None) -> DataConf
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True, help="auto: cuda when available.")
 @click.option("--amp", type=click.Choice(["auto", "bf16", "fp16", "off"]), default="auto",
-              show_default=True, help="Mixed precision (CUDA only); auto: bf16 where supported, "
-                                      "else fp16 with a grad scaler.")
+              show_default=True, help="Mixed precision. auto: on CUDA bf16 where supported, "
+                                      "else fp16 with a grad scaler; on a CPU bf16 where it "
+                                      "computes bfloat16 natively (AVX512-BF16, AMX), else "
+                                      "float32. off: float32.")
 @click.option("--memory-format", type=click.Choice(["auto", "channels_last", "contiguous"]),
               default="auto", show_default=True, help="auto: channels_last on CPUs, and on "
                                                       "CUDA for networks without depthwise "
@@ -276,8 +278,9 @@ def _argv(ctx: click.Context, skip: set[str]) -> list[str]:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True, help="auto: cuda when available.")
 @click.option("--amp", type=click.Choice(["auto", "bf16", "fp16", "off"]), default="auto",
-              show_default=True, help="Mixed precision (CUDA only); auto: bf16 where "
-                                      "supported, else fp16.")
+              show_default=True, help="Mixed precision. auto: bf16 where the GPU or CPU "
+                                      "computes it natively, else fp16 on CUDA and float32 on "
+                                      "a CPU. off: float32.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="Output format.")
 @threads_option
@@ -303,4 +306,4 @@ def evaluate_command(spec: str | None, checkpoint_path: str, sets: tuple[str, ..
         click.echo(json.dumps({"checkpoint": checkpoint_path, "weights": used, "split": split,
                                **result.__dict__, "threads": torch.get_num_threads()}, indent=2))
     else:
-        click.echo(f"{checkpoint_path} ({used} weights, {split}): {result}")
+        click.echo(f"{checkpoint_path} ({used} weights, {split}, {result.precision}): {result}")

@@ -27,6 +27,7 @@ class Scores:
     top5: float
     images: int
     k: int = 5
+    precision: str = "float32"  # of the forward passes: "float32" or "bfloat16 autocast"...
 
     def __str__(self) -> str:
         return (f"top-1 {self.top1:.4f}  top-{self.k} {self.top5:.4f}  loss {self.loss:.4f}  "
@@ -39,6 +40,7 @@ def main_output(out: Any) -> torch.Tensor:
 
 
 def autocast(device: torch.device, precision: Precision) -> contextlib.AbstractContextManager:
+    """Autocast to ``precision``'s dtype on ``device`` (nothing for float32)."""
     if not precision.enabled:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=getattr(torch, precision.dtype or "float32"))
@@ -114,8 +116,7 @@ def evaluate(spec: str | None, checkpoint_path: str, data: dict[str, Any] | None
         raise CheckpointError(f"{checkpoint_path} holds no EMA weights (the run had "
                               "--ema-decay 0); use --weights raw")
     dev = torch.device(select_device(device, torch.cuda.is_available()))
-    precision = select_precision(str(dev), amp,
-                                 dev.type == "cuda" and torch.cuda.is_bf16_supported())
+    precision = select_precision(str(dev), amp)
     with status.stage(f"building {net.name}"):
         model = compile_network(net.graph, device=dev)
     weights_state = state["ema"]["module"] if use == "ema" else state["model"]
@@ -134,4 +135,5 @@ def evaluate(spec: str | None, checkpoint_path: str, data: dict[str, Any] | None
                      dev.type == "cuda", train=False)
     k = min(5, len(names))
     with status.stage(f"evaluating on {len(dataset):,} images"):  # type: ignore[arg-type]
-        return scores(sums(model, batches, dev, precision, model.memory_format, k), k), use
+        result = scores(sums(model, batches, dev, precision, model.memory_format, k), k)
+    return replace(result, precision=str(precision)), use

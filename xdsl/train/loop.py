@@ -98,8 +98,9 @@ class Run:
         if dev.type == "cuda":
             torch.backends.cudnn.benchmark = True
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        self.precision = select_precision(str(dev), cfg.amp,
-                                          dev.type == "cuda" and torch.cuda.is_bf16_supported())
+        # autocast lowers the products only: weights, BN statistics, the loss (computed on
+        # float32 logits), optimizer state, EMA and checkpoints stay float32
+        self.precision = select_precision(str(dev), cfg.amp)
         # torch (dropout), Python and NumPy; restored from the checkpoint on resume
         checkpoint.seed_all(cfg.seed + ctx.rank)
         from xdsl.backends.pytorch.build import compile_network
@@ -360,7 +361,8 @@ class Run:
                "train_top1": hits / max(seen, 1), "val_loss": s.loss, "val_top1": s.top1,
                "val_top5": s.top5, "img_per_s": seen / max(elapsed, 1e-9),
                "lr": lr, "time_s": now - self.started,
-               "weights": "ema" if module is not self.net else "raw"}
+               "weights": "ema" if module is not self.net else "raw",
+               "precision": str(self.precision)}
         self.last_row = row
         self.metrics.write(row)
         best = self.best is None or s.top1 > self.best[0]

@@ -20,7 +20,7 @@ from typing import Any
 from .errors import TrainError
 
 COLUMNS = ("epoch", "step", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5",
-           "img_per_s", "lr", "time_s", "weights")
+           "img_per_s", "lr", "time_s", "weights", "precision")
 
 
 class MetricsLog:

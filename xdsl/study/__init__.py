@@ -1,0 +1,1 @@
+"""Studies: sweeps of runs trained alike, their results table and their plots."""
