@@ -1,6 +1,7 @@
 """`--help` is complete: every command's summary is a whole sentence at any terminal width,
 every option says what it does and every argument is named in its command's help (issue 10,
-item 14).  The walk covers the lazily imported commands (compile, draw, train, evaluate), so an option added there without help fails here."""
+item 14).  The walk covers the lazily imported commands (compile, draw, train, evaluate, ...),
+so an option added there without help fails here."""
 
 from __future__ import annotations
 
