@@ -57,7 +57,10 @@ def test_an_integer_out_of_range_is_a_usage_error(args: tuple[str, ...]) -> None
 
 def _float_options() -> list[tuple[str, str]]:
     found = []
-    for name, command in sorted(main.commands.items()):
+    ctx = click.Context(main)
+    for name in main.list_commands(ctx):  # the lazily imported commands too
+        command = main.get_command(ctx, name)
+        assert command is not None
         for p in command.params:
             if isinstance(p, click.Option) and isinstance(p.type, click.types.FloatParamType):
                 found.append((name, p.opts[0]))
