@@ -31,8 +31,10 @@ def test_cuda_without_a_gpu_is_a_clear_error() -> None:
     ("cuda:1", "fp16", True, "float16", True),
     ("cuda:0", "bf16", True, "bfloat16", False),
     ("cuda:0", "off", True, None, False),
-    ("cpu", "auto", True, None, False),            # CPUs train in float32
-    ("cpu", "off", False, None, False),
+    ("cpu", "auto", True, "bfloat16", False),      # AVX512-BF16, AMX, Arm BF16
+    ("cpu", "auto", False, None, False),           # other CPUs train in float32
+    ("cpu", "bf16", True, "bfloat16", False),
+    ("cpu", "off", True, None, False),
 ])
 def test_precision_selection(device: str, amp: str, bf16: bool, dtype: str | None,
                              scaler: bool) -> None:
@@ -42,10 +44,11 @@ def test_precision_selection(device: str, amp: str, bf16: bool, dtype: str | Non
         assert isinstance(getattr(torch, dtype), torch.dtype)
 
 
-@pytest.mark.parametrize("amp", ["bf16", "fp16"])
-def test_mixed_precision_on_a_cpu_is_refused(amp: str) -> None:
+def test_fp16_on_a_cpu_and_bf16_without_native_support_are_refused() -> None:
     with pytest.raises(TrainError, match="CUDA only"):
-        select_precision("cpu", amp)
+        select_precision("cpu", "fp16", bf16_supported=True)
+    with pytest.raises(TrainError, match="does not compute bfloat16 natively"):
+        select_precision("cpu", "bf16", bf16_supported=False)
 
 
 def test_bf16_on_an_old_gpu_is_refused() -> None:

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from xdsl import progress
 from xdsl.cli import main
 from xdsl.train import recipe, train
+from xdsl.train.devices import select_precision
 from xdsl.train.metrics import read
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,7 +127,9 @@ def readme_train_output() -> list[str]:
 
 
 def _shape(line: str) -> str:
-    """A line with its numbers and network name made alike."""
+    """A line with its numbers, network name and precision (``--amp auto`` follows the CPU)
+    made alike."""
+    line = re.sub(r"\b(bfloat16 autocast|float32)\b", "PRECISION", line)
     return re.sub(r"\d[\d,]*(\.\d+)?(e-?\d+)?", "N", line.replace("mini_xception", "xception"))
 
 
@@ -145,7 +148,8 @@ def test_the_threads_option_takes_effect_and_is_reported(tmp_path: Path,
     assert result.exit_code == 0, result.output
     assert torch.get_num_threads() == 1
     assert json.loads((tmp_path / "summary.json").read_text())["threads"] == 1
-    assert "on 1 x cpu, float32, 1 torch thread" in result.stdout
+    # float32, or bfloat16 autocast where the CPU computes it natively (--amp auto)
+    assert f"on 1 x cpu, {select_precision('cpu', 'auto')}, 1 torch thread" in result.stdout
     torch.set_num_threads(2)
     evaluated = run_cli("evaluate", "--checkpoint", str(tmp_path), "--threads", "1",
                         "--format", "json")
