@@ -153,3 +153,15 @@ def test_the_clone_without_an_installed_xdsl_says_what_to_do(above_clone: Path) 
         f"ImportError: `import xdsl` found the clone {above_clone / 'xdsl'} (Python was started "
         "in the folder above it) and no installed xdsl: install it with `pip install -e "
         f"{above_clone / 'xdsl'}`, or start Python elsewhere")
+
+
+def test_every_subpackage_is_declared_for_the_wheel() -> None:
+    import tomllib
+
+    declared = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+                   ["packages"])
+    found = {"xdsl." + ".".join(p.parent.relative_to(ROOT / "xdsl").parts)
+             for p in (ROOT / "xdsl").rglob("__init__.py")} - {"xdsl."}
+    found |= {"xdsl." + ".".join(("backends", *p.parent.relative_to(ROOT / "backends").parts))
+              for p in (ROOT / "backends").rglob("__init__.py")}
+    assert {n.rstrip(".") for n in found} | {"xdsl", "xdsl.specs"} == declared

@@ -86,8 +86,9 @@ def train_errors(f: Callable[..., Any]) -> Callable[..., Any]:
 def data_options(f: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--data", metavar="SOURCE", default=None,
-                     help="`shapes` (synthetic coloured shapes, no download) or a folder with "
-                          "train/ and val/ holding one sub-folder per class.  [default: shapes; "
+                     help="`shapes` (synthetic coloured shapes, no download), a folder with "
+                          "train/ and val/ holding one sub-folder per class, or cifar10:PATH / "
+                          "cifar100:PATH (the Python version, 32x32).  [default: shapes; "
                           "evaluate: the run's data]"),
         click.option("--image-size", type=click.IntRange(8, bounds.MAX_IMAGE_SIZE), default=None,
                      help="Image size; sets the spec's image_size parameter when it has one. "

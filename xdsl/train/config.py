@@ -29,8 +29,9 @@ MAX_IMAGE_SIZE = 65536
 
 @dataclass(frozen=True)
 class DataConfig:
-    """``source``: ``shapes`` (synthetic, generated from ``shapes_seed``) or a folder holding
-    ``train/`` and ``val/`` with one sub-folder per class.
+    """``source``: ``shapes`` (synthetic, generated from ``shapes_seed``), a folder holding
+    ``train/`` and ``val/`` with one sub-folder per class, or ``cifar10:PATH`` /
+    ``cifar100:PATH`` (the Python version's folder; ``image_size`` then defaults to 32).
 
     ``image_size`` overrides the spec's input size (and sets its ``image_size`` parameter when it
     has one). ``workers=None``: none for shapes (generated in microseconds), up to 8 for folders.
@@ -43,6 +44,10 @@ class DataConfig:
     shapes_val: int = 500
     shapes_seed: int = 0
     workers: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.image_size is None and self.source.partition(":")[0] in ("cifar10", "cifar100"):
+            object.__setattr__(self, "image_size", 32)  # CIFAR's images: the spec's size too
 
     @property
     def synthetic(self) -> bool:

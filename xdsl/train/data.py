@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from . import cifar
 from .checkpoint import seed_all
 from .config import DataConfig
 from .errors import TrainError
@@ -34,6 +35,8 @@ CROP_FRACTION = 0.875
 
 def class_names(cfg: DataConfig) -> list[str]:
     """The classes, known before the network is built (its ``classes`` parameter needs them)."""
+    if cifar.is_cifar(cfg.source):
+        return cifar.class_names(cfg.source)
     if cfg.synthetic:
         if not 2 <= cfg.shapes_classes <= len(SHAPES):
             raise TrainError(f"--shapes-classes: the shapes data has 2 to {len(SHAPES)} classes, "
@@ -113,6 +116,8 @@ def open_data(cfg: DataConfig, size: tuple[int, int], splits: tuple[str, ...] = 
     if cfg.synthetic:
         counts = {"train": cfg.shapes_train, "val": cfg.shapes_val}
         sets = {s: Shapes(counts[s], len(names), size, cfg.shapes_seed, s) for s in splits}
+    elif cifar.is_cifar(cfg.source):
+        sets = {s: SeededItems(cifar.Cifar(cfg.source, s, size, s == "train")) for s in splits}
     else:
         try:
             from torchvision.datasets import ImageFolder
