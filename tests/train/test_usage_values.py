@@ -79,7 +79,8 @@ def test_the_float_options_are_found() -> None:
 @pytest.mark.parametrize(("command", "option"), FLOAT_OPTIONS)
 def test_every_float_option_refuses_nan_and_infinities(command: str, option: str,
                                                        value: str) -> None:
-    required = {"compile": [TINY], "evaluate": ["--checkpoint", "x"]}.get(command, [])
+    required = {"compile": [TINY], "evaluate": ["--checkpoint", "x"],
+                "plot": [".", "-o", "x.png"]}.get(command, [])
     result = invoke(command, *required, option, value)
     assert result.exit_code == EXIT_USAGE, result.output
     assert f"Invalid value for '{option}'" in result.output and "finite" in result.output
