@@ -69,3 +69,8 @@ def test_readme_zoo_table_is_current() -> None:
     table = module.table()
     assert block("zoo") == table
     assert table.count("\n") - 1 == len(list((ROOT / "specs" / "zoo").glob("*.x"))) + 1
+
+
+def test_readme_shows_the_committed_study_table() -> None:
+    assert block("study") == (ROOT / "docs" / "study" / "spectrum.md").read_text().strip()
+    assert (ROOT / "docs" / "study" / "spectrum_pareto.svg").is_file()
