@@ -32,6 +32,7 @@ from xdsl.backends.pytorch.lowering import Plan, lower
 
 from xdsl.api import Spec, check_keywords, old_mapping, options_of, parse
 from xdsl.graph import Limits
+from xdsl.plugins import PluginError
 
 Init = Literal["kaiming", "torch"]
 MemoryFormat = Literal["auto", "channels_last", "contiguous"]
@@ -125,7 +126,12 @@ def instantiate(plan: Plan, graph: nx.DiGraph | None = None,
             with torch.device("meta"):
                 _attach(model, path, step.module.build(namespace))
         else:  # a plugin's module: built as its author wrote it, its state kept
-            module = step.module.build(namespace)
+            try:
+                module = step.module.build(namespace)
+            except Exception as e:
+                raise PluginError(f"the module of plugin op `{step.node.op}` could not be "
+                                  f"built: {step.module.source()} raised {type(e).__name__}: "
+                                  f"{e}") from None
             plugin_states[path] = module.state_dict()
             with torch.device("meta"):
                 _attach(model, path, module.to("meta"))
@@ -141,7 +147,11 @@ def plugin_namespace(plan: Plan) -> dict[str, Any]:
 
     spaces: dict[str, Any] = {}
     for name in plugin_modules(plan):
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except Exception as e:
+            raise PluginError(f"plugin module `{name}` cannot be imported: "
+                              f"{type(e).__name__}: {e}") from None
         top = name.split(".")[0]
         spaces[top] = sys.modules[top]
     return spaces

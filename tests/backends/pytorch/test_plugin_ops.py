@@ -100,3 +100,22 @@ def test_train_a_spec_with_a_plugin_op_and_resume(cbam_plugin: Path, tmp_path: P
 def test_without_the_plugin_the_spec_does_not_compile() -> None:
     with pytest.raises(xdsl.SpecError, match="no plugin `cbam` is installed"):
         xdsl.compile(NET)
+
+
+def test_a_plugin_module_that_fails_is_the_plugins_error(cbam_plugin: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import xdsl_cbam.modules
+    from click.testing import CliRunner
+
+    from xdsl.cli import main
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("no CUDA kernel for this")
+
+    monkeypatch.setattr(xdsl_cbam.modules, "CBAM", broken)
+    (tmp_path / "net.x").write_text(NET)
+    result = CliRunner().invoke(main, ["compile", str(tmp_path / "net.x")])
+    assert result.exit_code == 1, result.output
+    assert "Error: the module of plugin op `cbam` could not be built: xdsl_cbam.modules.CBAM(32, " \
+           "reduction=8, kernel=7) raised ValueError: no CUDA kernel for this" in result.output
+    assert "internal error" not in result.output
