@@ -43,7 +43,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     args = ap.parse_args()
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in COMMANDS}
-    for name, argv in COMMANDS.items():  # warm the file cache
+    for argv in COMMANDS.values():  # warm the file cache
         run(argv)
     for _ in range(args.rounds):
         for name, argv in COMMANDS.items():
