@@ -15,6 +15,7 @@ from .files import DEFAULT_MAX_SPEC_BYTES, SpecFileError, size, spec_size_limit
 from .graph import Limits
 from .params import ParamError
 from .parser import DEFAULT_MAX_STATEMENTS, statement_limit
+from .plugins import PluginError
 
 EXIT_INVALID_SPEC = 1
 EXIT_USAGE = 2
@@ -128,6 +129,8 @@ def handle_errors(f: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(EXIT_INVALID_SPEC)
         except ParamError as e:
             raise click.UsageError(str(e)) from None
+        except PluginError as e:  # a plugin's own fault, not xdsl's
+            raise click.ClickException(f"{e}{f' ({e.hint})' if e.hint else ''}") from None
         except SpecFileError as e:  # a device, a FIFO, unreadable: names the file and why
             raise click.UsageError(str(e)) from None
         except FileNotFoundError as e:
@@ -193,6 +196,12 @@ LAZY: dict[str, tuple[str, str]] = {
     "train": ("xdsl.train.command:train_command", "Train SPEC with the Xception paper's recipes."),
     "evaluate": ("xdsl.train.command:evaluate_command",
                  "Report a checkpoint's top-1 and top-5 accuracy."),
+    "lsp": ("xdsl.lsp.command:lsp_command",
+            "Run the language server (LSP over stdio) for editors."),
+    "study": ("xdsl.study.command:study_command",
+              "Train a sweep of variants and compare them in one table."),
+    "plot": ("xdsl.study.plot:plot_command",
+             "Plot training profiles of runs or studies (PNG, SVG, PDF)."),
 }
 """Command name → ("module:attribute", its one-line help, as the command's ``short_help``)."""
 
