@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -32,7 +31,7 @@ from collections.abc import Callable, Iterator
 import timm
 import torch
 import torchvision
-from bench_train import CLASSES, TIMM_LIKE, batches  # a sibling script
+from bench_train import CLASSES, TIMM_LIKE, alternate, batches  # a sibling script
 from torch import nn
 
 import xdsl
@@ -85,17 +84,6 @@ def timed(model: nn.Module, data: Iterator[tuple[torch.Tensor, torch.Tensor]],
         return time.perf_counter() - start
 
     return step
-
-
-def alternate(steps: list[Callable[[], float]], rounds: int, warmup: int) -> list[float]:
-    for _ in range(warmup):
-        for s in steps:
-            s()
-    times: list[list[float]] = [[] for _ in steps]
-    for _ in range(rounds):
-        for t, s in zip(times, steps, strict=True):
-            t.append(s())
-    return [statistics.median(t) for t in times]
 
 
 def full_loop(size: int, batch: int, steps: int, amp: str) -> float:

@@ -207,7 +207,8 @@ def part_equivalence(p: Part) -> None:
     torch.backends.cuda.matmul.allow_tf32 = False
     sys.path.insert(0, str(ROOT / "tests"))
     sys.path.insert(0, str(ROOT / "tests" / "backends" / "pytorch"))
-    from test_timm_equivalence import load_from_timm  # the tests' own key mapping
+    from equivalence import calibrate  # the tests' own BN calibration and key mapping
+    from test_timm_equivalence import load_from_timm
 
     import xdsl
 
@@ -268,21 +269,6 @@ def part_equivalence(p: Part) -> None:
         p.save()
         del ref, ours
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
-
-
-def calibrate(model: Any, batches: list[Any]) -> None:
-    """Running statistics = the exact average over ``batches``, then eval mode."""
-    import torch
-
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.reset_running_stats()
-                m.momentum = None
-        model.train()
-        for x in batches:
-            model(x)
-    model.eval()
 
 
 # ---------------------------------------------------------------------------------------------

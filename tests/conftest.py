@@ -78,3 +78,19 @@ def cbam_plugin(cbam_site: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     importlib.invalidate_caches()
     yield cbam_site
     plugins.unload("cbam")
+
+
+@pytest.fixture
+def native(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This CPU computes bfloat16 natively (whatever it really does)."""
+    from xdsl.train import devices
+
+    monkeypatch.setattr(devices, "cpu_bf16_supported", lambda: True)
+
+
+@pytest.fixture
+def emulated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This CPU has no native bfloat16."""
+    from xdsl.train import devices
+
+    monkeypatch.setattr(devices, "cpu_bf16_supported", lambda: False)

@@ -87,6 +87,18 @@ def randomize(model: nn.Module) -> None:
             p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype))
 
 
+def randomize_state(model: nn.Module, scale: float) -> None:
+    """Weights N(0, scale²) and running variances in [0.5, 1.5), far from their initial values
+    (as after training), so that folding and precision changes are really tested."""
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if t.is_floating_point():
+                value = torch.rand(t.shape, generator=gen) + 0.5 if "running_var" in name \
+                    else torch.randn(t.shape, generator=gen) * scale
+                t.copy_(value)
+
+
 def hooked_macs(model: nn.Module, x: torch.Tensor) -> int:
     """MACs of convolutions (transposed ones too) and linear layers, measured in a forward."""
     total = 0

@@ -26,16 +26,6 @@ def quiet(_: str) -> None:
     pass
 
 
-@pytest.fixture
-def native(monkeypatch: pytest.MonkeyPatch) -> None:
-    """This CPU computes bfloat16 natively (whatever it really does)."""
-    monkeypatch.setattr(devices, "cpu_bf16_supported", lambda: True)
-
-
-@pytest.fixture
-def emulated(monkeypatch: pytest.MonkeyPatch) -> None:
-    """This CPU has no native bfloat16."""
-    monkeypatch.setattr(devices, "cpu_bf16_supported", lambda: False)
 
 
 # -- the decision ----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from equivalence import randomize_state
 from torch import nn
 from xdsl.backends.pytorch.inference import BF16_TOLERANCE, autocast_agreement, optimize
 
@@ -26,24 +27,9 @@ TINY = str(ROOT / "tests" / "golden" / "pytorch" / "tiny.x")
 
 
 def randomize(model: nn.Module) -> None:
-    """Weights and running statistics far from their initial values, as after training."""
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, t in model.state_dict().items():
-            if t.is_floating_point():
-                value = torch.rand(t.shape, generator=gen) + 0.5 if "running_var" in name \
-                    else torch.randn(t.shape, generator=gen) * 0.3
-                t.copy_(value)
+    randomize_state(model, 0.3)
 
 
-@pytest.fixture
-def native(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(devices, "cpu_bf16_supported", lambda: True)
-
-
-@pytest.fixture
-def emulated(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(devices, "cpu_bf16_supported", lambda: False)
 
 
 def network(name: str, **params: object) -> xdsl.CompiledNetwork:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from equivalence import randomize_state
 from torch import nn
 from xdsl.backends.pytorch.inference import optimize
 from xdsl.backends.pytorch.lowering import fold_batch_norms
@@ -26,14 +27,7 @@ SPECTRUM = """network spectrum():
 
 
 def randomize(model: nn.Module) -> None:
-    """Weights and running statistics far from the identity, so folding is really tested."""
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, t in model.state_dict().items():
-            if t.is_floating_point():
-                value = torch.rand(t.shape, generator=gen) + 0.5 if "running_var" in name \
-                    else torch.randn(t.shape, generator=gen) * 0.5
-                t.copy_(value)
+    randomize_state(model, 0.5)
 
 
 @pytest.mark.parametrize("spec", [TINY, SPECTRUM], ids=["tiny", "spectrum"])
