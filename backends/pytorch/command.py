@@ -50,11 +50,11 @@ _PATH = click.Path(dir_okay=False, path_type=Path)
 @click.option("--memory-format", type=click.Choice(["auto", "channels_last", "contiguous"]),
               default="auto", show_default=True,
               help="Layout the module converts inputs to; auto picks the faster per device.")
-@click.option("--amp", type=click.Choice(["auto", "bf16", "off"]), default="auto",
+@click.option("--amp", type=click.Choice(["auto", "bf16", "off"]), default="off",
               show_default=True,
-              help="Precision to check the module in: bf16 runs a forward pass under bfloat16 "
-                   "autocast and checks it against float32 (auto: where the device computes "
-                   "bfloat16 natively); off: float32 only.")
+              help="Also check the module in mixed precision: bf16 runs a forward pass under "
+                   "bfloat16 autocast and compares it with float32 (auto: where the device "
+                   "computes bfloat16 natively); off: float32 only. The module is float32.")
 @threads_option
 @quiet_option
 @handle_errors

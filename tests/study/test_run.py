@@ -242,3 +242,29 @@ def test_each_gpu_gets_one_local_job_with_that_gpu_visible(
     run._submit(tmp_path, study.runs(), "local", 1, {}, lambda _: None)
     assert [p["visible_gpus"] for p, _, _ in submitted] == [(5,)]
     assert len(submitted[0][2][1]) == 6
+
+
+def test_submitit_logs_to_the_standard_streams_of_the_moment(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """submitit binds its log handlers to the streams current when it is imported; a command
+    run by click's test runner closes those afterwards, and a later log line failed (it took
+    the whole test session's stderr with it)."""
+    import io
+    import logging
+    import sys
+
+    from xdsl.study.run import _import_submitit
+
+    logger = logging.getLogger("submitit")
+    temporary, before = io.StringIO(), sys.stderr
+    bound = logging.StreamHandler(temporary)  # as submitit's logging config binds one
+    sys.stderr = temporary
+    try:
+        logger.addHandler(bound)
+        _import_submitit()
+    finally:
+        sys.stderr = before
+    temporary.close()
+    logger.warning("logged after the runner closed its stream")
+    assert bound not in logger.handlers
+    assert "logged after the runner closed its stream" in capsys.readouterr().err

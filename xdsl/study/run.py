@@ -16,8 +16,10 @@ SLURM job submitted with submitit (requeued on preemption, resuming from its che
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import fields
@@ -203,10 +205,45 @@ def run_study(study_dir: str | os.PathLike[str], study: Study, executor: str = "
     return todo
 
 
+class _StandardStream(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler writing to ``sys.stdout`` or ``sys.stderr`` as they are when it writes."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self._name = name
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return getattr(sys, self._name)
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+def _import_submitit() -> Any:
+    """submitit, its log handlers writing to the standard streams of the moment: on import it
+    binds them to the streams of that moment, which a caller may close (click's test runner
+    does), and a later log line then fails."""
+    import submitit
+
+    logger = logging.getLogger("submitit")
+    for handler in list(logger.handlers):
+        stream = getattr(handler, "stream", None)
+        name = {id(sys.stdout): "stdout", id(sys.stderr): "stderr"}.get(id(stream))
+        if type(handler) is logging.StreamHandler and name:
+            fresh = _StandardStream(name)
+            fresh.setLevel(handler.level)
+            fresh.setFormatter(handler.formatter)
+            logger.removeHandler(handler)
+            logger.addHandler(fresh)
+    return submitit
+
+
 def _submit(study_dir: Path, todo: list[Run], executor: str, jobs: int | None,
             params: dict[str, Any], log: Log) -> None:
     try:
-        import submitit
+        submitit = _import_submitit()
     except ImportError:
         raise StudyError(f"--executor {executor} needs submitit: pip install "
                          "'xdsl-nets[study]'") from None

@@ -123,9 +123,15 @@ def test_compile_with_optimize_and_bf16(native: None) -> None:
 
 
 def test_compile_off_and_auto_without_native_bf16_run_float32(emulated: None) -> None:
-    for args in (["--amp", "off"], []):
+    for args in (["--amp", "off"], ["--amp", "auto"]):
         report = compile_json(*args)
         assert (report["precision"], report["amp_check"]) == ("float32", None)
+
+
+def test_compile_checks_float32_only_unless_asked(native: None) -> None:
+    """compile builds a float32 module: its bfloat16 check runs when --amp asks for it."""
+    report = compile_json()
+    assert (report["precision"], report["amp_check"]) == ("float32", None)
 
 
 def test_compile_refuses_forced_bf16_without_it(emulated: None) -> None:
@@ -136,4 +142,4 @@ def test_compile_refuses_forced_bf16_without_it(emulated: None) -> None:
 
 def test_compile_auto_follows_this_cpu() -> None:
     want = "bfloat16 autocast" if devices.cpu_bf16_supported() else "float32"
-    assert compile_json()["precision"] == want
+    assert compile_json("--amp", "auto")["precision"] == want
