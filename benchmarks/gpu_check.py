@@ -528,29 +528,22 @@ def part_train(p: Part) -> None:
     common = ["--amp", "auto", "--device", p.device, "--no-progress", "--no-tensorboard"]
     env = {"OMP_NUM_THREADS": "1"} if p.smoke else {}
     p.data["network"] = net
-    cmd = xdsl_cmd("train", net, *shape, *common, "--max-steps", str(first),
-                   "--run-dir", str(run))
-    rc, out = run_logged(cmd, p, p.left() * 0.6, env)
-    p.data["first"] = {"returncode": rc, "max_steps": first}
-    p.checks["first run exits 0"] = rc == 0
-    if rc != 0:
-        p.data["first"]["output"] = tail(out)
+    s1 = _train_session(p, "first", xdsl_cmd("train", net, *shape, *common, "--max-steps",
+                                              str(first), "--run-dir", str(run)),
+                        first, p.left() * 0.6, env, run)
+    if s1 is None:
         return
-    s1 = json.loads((run / "summary.json").read_text())
     p.data["first"].update(steps=s1["steps"], status=s1["status"], precision=s1["precision"],
                            device=s1["device"], train_img_per_s=s1.get("train_img_per_s"),
                            img_per_s=s1.get("img_per_s"), elapsed_s=s1.get("elapsed_s"))
     p.checks["first run stops at --max-steps"] = s1["steps"] == first
     p.checks["checkpoint written"] = (run / "last.pt").is_file()
     p.save()
-    cmd = xdsl_cmd("train", "--resume", str(run), "--max-steps", str(total), *common)
-    rc, out = run_logged(cmd, p, p.left() - 3, env)
-    p.data["resumed"] = {"returncode": rc, "max_steps": total}
-    p.checks["resumed run exits 0"] = rc == 0
-    if rc != 0:
-        p.data["resumed"]["output"] = tail(out)
+    s2 = _train_session(p, "resumed", xdsl_cmd("train", "--resume", str(run), "--max-steps",
+                                                str(total), *common),
+                        total, p.left() - 3, env, run)
+    if s2 is None:
         return
-    s2 = json.loads((run / "summary.json").read_text())
     losses = [json.loads(line)["train_loss"]
               for line in (run / "metrics.jsonl").read_text().splitlines()]
     p.data["resumed"].update(steps=s2["steps"], session_steps=s2["session_steps"],
@@ -564,6 +557,18 @@ def part_train(p: Part) -> None:
 
     state = checkpoint.load(run)
     p.checks["checkpoint loads"] = "model" in state
+
+
+def _train_session(p: Part, key: str, cmd: list[str], steps: int, budget: float,
+                   env: dict[str, str], run: Path) -> dict[str, Any] | None:
+    """One `xdsl train` process, recorded under ``key``: its summary, or None when it failed."""
+    rc, out = run_logged(cmd, p, budget, env)
+    p.data[key] = {"returncode": rc, "max_steps": steps}
+    p.checks[f"{key} run exits 0"] = rc == 0
+    if rc != 0:
+        p.data[key]["output"] = tail(out)
+        return None
+    return json.loads((run / "summary.json").read_text())
 
 
 # ---------------------------------------------------------------------------------------------
