@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-import networkx as nx
 from xdsl.backends.labels import label, shape
 
 from xdsl.api import Spec
 from xdsl.audit import Report, audit, flow_names, scope_runs
 from xdsl.evaluate import describe_settings
 from xdsl.graph import LayerNode, layers
+from xdsl.layergraph import GraphIR
 from xdsl.printer import fingerprint
 from xdsl.report import TABLES
 
@@ -38,7 +38,7 @@ def _summary(nodes: list[LayerNode]) -> str:
     return "; ".join(f"{t} (×{k})" if k > 1 else t for t, k in out) or "—"
 
 
-def block_rows(g: nx.DiGraph, flows: Collection[str]) -> list[list[str]]:
+def block_rows(g: GraphIR, flows: Collection[str]) -> list[list[str]]:
     """One row per run of a flow's own layers or per block call, in the network's order
     (``flows`` names the network's flows; see :func:`xdsl.audit.scope_runs`)."""
     rows: list[list[Any]] = []
@@ -58,7 +58,7 @@ def block_rows(g: nx.DiGraph, flows: Collection[str]) -> list[list[str]]:
             for stage, block, summary, size, params, k in rows]
 
 
-def layer_rows(g: nx.DiGraph, flows: Collection[str]) -> list[list[str]]:
+def layer_rows(g: GraphIR, flows: Collection[str]) -> list[list[str]]:
     """One row per listed layer; its stage is its flow (none outside flows)."""
     return [[n.scope[0] if n.scope[:1] and n.scope[0] in flows else "", label(n),
              shape(n.shape), f"{n.params:,}"]
@@ -81,7 +81,7 @@ def export(spec: Spec, params: Mapping[str, Any] | None = None, fmt: str = "late
            per_layer: bool = False) -> str:
     """Architecture table, audit table and fingerprint of ``spec`` at ``params``."""
     report = audit(spec, params)
-    g = spec.graph(**(params or {}))
+    g = spec.build(**(params or {}))
     table = TABLES[fmt]
     print_ = fingerprint(spec.network, report.params)
     flows = flow_names(spec.network)

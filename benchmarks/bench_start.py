@@ -11,6 +11,7 @@ the ratios to ``import torch`` are printed.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import subprocess
@@ -19,19 +20,24 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# the `xdsl` command pip installed beside this interpreter (what users run), else `python -m`
+_SCRIPT = Path(sys.executable).with_name("xdsl")
+XDSL = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "xdsl"]
 COMMANDS = {
-    "xdsl check specs/xception.x": [sys.executable, "-m", "xdsl", "check",
-                                    str(ROOT / "specs" / "xception.x")],
-    "xdsl --help": [sys.executable, "-m", "xdsl", "--help"],
+    "xdsl check specs/xception.x": [*XDSL, "check", str(ROOT / "specs" / "xception.x")],
+    "xdsl --help": [*XDSL, "--help"],
     "python -c 'import torch'": [sys.executable, "-c", "import torch"],
 }
+# Python writes no bytecode cache where PYTHONDONTWRITEBYTECODE is set (some sandboxes): every
+# start would compile xdsl's modules again, as no installed package ever does
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def run(argv: list[str]) -> tuple[float, float]:
     """Wall and CPU seconds of one process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(argv, check=True, capture_output=True)
+    subprocess.run(argv, check=True, capture_output=True, env=ENV)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

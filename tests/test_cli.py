@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,31 @@ def test_lazy_commands_list_their_own_short_help() -> None:
         module, attr = target.split(":")
         command = getattr(__import__(module, fromlist=[attr]), attr)
         assert command.short_help == short, name
+
+
+# ---- the program's garbage-collector policy (issue 14: start-up) -----------------------------
+
+
+@pytest.mark.parametrize(("argv", "collecting"), [(["check", "xception"], False),
+                                                  (["plot", "--help"], True),
+                                                  (["lsp", "--help"], True)])
+def test_reading_commands_run_without_the_collector_and_long_ones_with_it(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str],
+        collecting: bool) -> None:
+    import gc
+
+    from xdsl.cli import run
+
+    monkeypatch.setattr(sys, "argv", ["xdsl", *argv])
+    seen: list[bool] = []
+    monkeypatch.setattr(gc, "freeze", lambda: seen.append(gc.isenabled()))
+    try:
+        with pytest.raises(SystemExit) as e:
+            run()
+        assert e.value.code == 0
+        assert gc.isenabled() is collecting
+        # frozen before a long command (collector still off then) and at exit, once each
+        assert seen == ([False, True] if collecting else [False])
+    finally:
+        gc.enable()
+    assert capsys.readouterr().out

@@ -9,59 +9,82 @@ width=512)``. ``import xdsl`` loads neither graphviz nor torch: ``draw`` loads i
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
-# xdsl.audit and xdsl.diff are modules as well as the functions bound below: the modules are
-# loaded first, as loading a submodule later would bind its name over the function.
-from . import audit as _audit_module
-from . import diff as _diff_module
-from .api import (
-    Diff,
-    Setting,
-    Spec,
-    Summary,
-    at,
-    audit,
-    check,
-    compare,
-    diff,
-    export,
-    fmt,
-    graph,
-    parse,
-    sweep,
-)
-from .audit import Report, Row
-from .diagnostics import SpecError
-from .files import SpecFileError
-from .graph import Limits
-from .params import ParamError
-
-if TYPE_CHECKING:  # what editors and type checkers see of the functions loaded on first use
+if TYPE_CHECKING:  # what editors and type checkers see of the names loaded on first use
+    from .api import (
+        Diff,
+        Setting,
+        Spec,
+        Summary,
+        at,
+        audit,
+        check,
+        compare,
+        diff,
+        export,
+        fmt,
+        graph,
+        parse,
+        sweep,
+    )
+    from .audit import Report, Row
     from .backends.graphviz import Diagram, draw
     from .backends.pytorch.build import CompiledNetwork, load
     from .backends.pytorch.build import compile_network as compile
+    from .diagnostics import SpecError
+    from .files import SpecFileError
+    from .graph import Limits
+    from .params import ParamError
 
 __version__ = "0.1.0"
 
-# Backends load on first use, so `import xdsl` stays light (no graphviz, no torch).
-_LAZY = {"draw": ("xdsl.backends.graphviz", "draw"),
-         "Diagram": ("xdsl.backends.graphviz", "Diagram"),
-         "compile": ("xdsl.backends.pytorch.build", "compile_network"),
-         "load": ("xdsl.backends.pytorch.build", "load"),
-         "CompiledNetwork": ("xdsl.backends.pytorch.build", "CompiledNetwork")}
+# Every name loads its module on first use: `import xdsl` (and `xdsl --help`) loads nothing
+# more, `xdsl.check` loads the front end (no networkx, graphviz or torch), `xdsl.compile` torch.
+_LAZY = {
+    **{name: ("xdsl.api", name) for name in (
+        "Diff", "Setting", "Spec", "Summary", "at", "audit", "check", "compare", "diff",
+        "export", "fmt", "graph", "parse", "sweep")},
+    "Report": ("xdsl.audit", "Report"), "Row": ("xdsl.audit", "Row"),
+    "SpecError": ("xdsl.diagnostics", "SpecError"),
+    "SpecFileError": ("xdsl.files", "SpecFileError"),
+    "Limits": ("xdsl.graph", "Limits"), "ParamError": ("xdsl.params", "ParamError"),
+    "draw": ("xdsl.backends.graphviz", "draw"),
+    "Diagram": ("xdsl.backends.graphviz", "Diagram"),
+    "compile": ("xdsl.backends.pytorch.build", "compile_network"),
+    "load": ("xdsl.backends.pytorch.build", "load"),
+    "CompiledNetwork": ("xdsl.backends.pytorch.build", "CompiledNetwork"),
+}
 
 __all__ = ["CompiledNetwork", "Diagram", "Diff", "Limits", "ParamError", "Report", "Row",
            "Setting", "Spec", "SpecError", "SpecFileError", "Summary", "at", "audit", "check",
            "compare", "compile", "diff", "draw", "export", "fmt", "graph", "load", "parse",
            "sweep"]
-del _audit_module, _diff_module
+
+
+class _Package(types.ModuleType):
+    """``xdsl.audit``, ``xdsl.diff`` and ``xdsl.graph`` are functions (the commands) and
+    modules: loading one of the modules binds its name on the package, which would hide the
+    function. The package keeps the function's name; the module is ``sys.modules["xdsl.audit"]``
+    (``from xdsl.audit import Report`` works as ever)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and name in _LAZY:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         module, attr = _LAZY[name]
-        return getattr(importlib.import_module(module), attr)
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'xdsl' has no attribute {name!r}")
 
 

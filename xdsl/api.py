@@ -6,21 +6,22 @@ import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
-
-import networkx as nx
 
 from . import tree as t
 from .diagnostics import Collector, Diagnostic, Note, Source, Span, SpecError, did_you_mean
 from .files import SpecFileError, exists, read_spec_bytes
 from .graph import Limits, build_graph, totals
+from .layergraph import GraphIR, LayerGraph
 from .ops import fmt_shape
 from .params import ParamError, resolve_params
 from .parser import parse_source
 from .printer import expr
 from .validate import validate, validate_audits
+
+if TYPE_CHECKING:
+    from .netgraph import NetworkGraph
 
 
 @dataclass
@@ -42,7 +43,14 @@ class Spec:
     def name(self) -> str:
         return self.network.name
 
-    def graph(self, limits: Limits | None = None, **params: Any) -> nx.DiGraph:
+    def graph(self, limits: Limits | None = None, **params: Any) -> NetworkGraph:
+        """The graph IR at these parameter values as a ``networkx.DiGraph``."""
+        return self.build(limits, **params).to_networkx()
+
+    def build(self, limits: Limits | None = None, **params: Any) -> LayerGraph:
+        """The graph IR at these parameter values as the builder wrote it: the same nodes,
+        edges and attributes as :meth:`graph` without importing networkx (what xdsl's own
+        commands read)."""
         try:
             return build_graph(self.network, params, limits, self.source)
         except SpecError as e:
@@ -68,6 +76,8 @@ torchvision models, each a variant of a family spec)."""
 
 def shipped_specs() -> dict[str, Path]:
     """Specs installed with the package (``xdsl check xception`` finds them by name)."""
+    from importlib import resources
+
     root = resources.files("xdsl.specs")
     found = {}
     for entry in root.iterdir():
@@ -233,8 +243,9 @@ SpecLike: TypeAlias = str | os.PathLike[str] | Spec
 """A spec's path, a shipped spec's name (``xception``), its text, or a parsed :class:`Spec`."""
 
 
-def graph(spec: SpecLike, /, *, limits: Limits | None = None, **params: Any) -> nx.DiGraph:
-    """The graph IR of a spec with its parameters set by keyword (``width=512``)."""
+def graph(spec: SpecLike, /, *, limits: Limits | None = None, **params: Any) -> NetworkGraph:
+    """The graph IR of a spec with its parameters set by keyword (``width=512``), as a
+    ``networkx.DiGraph`` (``Spec.build`` gives the same graph without networkx)."""
     return parse(spec).graph(limits, **params)
 
 
@@ -253,7 +264,7 @@ class Summary:
                 f"non-trainable), {self.macs:,} MACs")
 
 
-def summarize(g: nx.DiGraph) -> Summary:
+def summarize(g: GraphIR) -> Summary:
     counts = totals(g)
     nodes = g.nodes
     return Summary(g.graph["name"], nodes[g.graph["input"]]["node"].shape,
@@ -263,7 +274,7 @@ def summarize(g: nx.DiGraph) -> Summary:
 
 def check(spec: SpecLike, /, *, limits: Limits | None = None, **params: Any) -> Summary:
     """Parse, validate and build the graph; return its one-line summary (``xdsl check``)."""
-    return summarize(graph(spec, limits=limits, **params))
+    return summarize(parse(spec).build(limits, **params))
 
 
 # The other commands as functions returning data: spec first, its parameters as keywords.
@@ -397,8 +408,8 @@ def diff(a: SpecLike | Setting, b: SpecLike | Setting | None = None, /, *,
         after = at(before, **params)
     else:
         before, after = _with(a, params), _with(b, params)
-    ga = before.spec.graph(limits, **before.params)
-    gb = after.spec.graph(limits, **after.params)
+    ga = before.spec.build(limits, **before.params)
+    gb = after.spec.build(limits, **after.params)
     return Diff(layer_changes(ga, gb), block_changes(ga, gb))
 
 

@@ -12,13 +12,12 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
-
 from . import tree as t
 from .api import Spec, summarize
 from .diagnostics import Diagnostic, SpecError
 from .evaluate import EvalError, evaluate
 from .graph import LayerNode, Limits, layers
+from .layergraph import GraphIR
 from .params import ParamError, resolve_params
 
 #: Ops counted by ``depth``: the convolutional layers (the Xception paper's "36 layers").
@@ -104,7 +103,7 @@ def _jsonable(v: Any) -> Any:
     return list(v) if isinstance(v, tuple) else v
 
 
-def depth(g: nx.DiGraph) -> int:
+def depth(g: GraphIR) -> int:
     """Convolutional layers on the longest input → output path."""
     best: dict[str, int] = {}
     for node in layers(g):
@@ -113,14 +112,14 @@ def depth(g: nx.DiGraph) -> int:
     return best.get(g.graph["output"], 0)
 
 
-def metrics(g: nx.DiGraph) -> dict[str, Any]:
+def metrics(g: GraphIR) -> dict[str, Any]:
     s = summarize(g)
     return {"trainable": s.trainable, "non_trainable": s.non_trainable,
             "params": s.trainable + s.non_trainable, "macs": s.macs, "flops": 2 * s.macs,
             "input": s.input, "output": s.output, "depth": depth(g)}
 
 
-def layer_rows(g: nx.DiGraph) -> list[dict[str, Any]]:
+def layer_rows(g: GraphIR) -> list[dict[str, Any]]:
     return [{"name": n.name, "op": n.op, "output": list(n.shape), "params": n.params,
              "non_trainable": n.state, "macs": n.macs}
             for n in layers(g) if n.op != "input"]
@@ -130,7 +129,7 @@ def flow_names(net: t.Network) -> frozenset[str]:
     return frozenset(s.name for s in net.body if isinstance(s, t.Flow))
 
 
-def scope_runs(g: nx.DiGraph, flows: Collection[str]
+def scope_runs(g: GraphIR, flows: Collection[str]
                ) -> list[tuple[tuple[str, ...], list[LayerNode]]]:
     """Layers in network order, cut where their flow or block call changes.
 
@@ -151,7 +150,7 @@ def scope_runs(g: nx.DiGraph, flows: Collection[str]
     return runs
 
 
-def block_table(g: nx.DiGraph, flows: Collection[str]) -> list[dict[str, Any]]:
+def block_table(g: GraphIR, flows: Collection[str]) -> list[dict[str, Any]]:
     """The audit's block table: one row per run of :func:`scope_runs`, in network order."""
     return [{"name": ".".join(scope) or "(network)", "first": nodes[0].name,
              "last": nodes[-1].name, "layers": len(nodes), "output": list(nodes[-1].shape),
@@ -160,7 +159,7 @@ def block_table(g: nx.DiGraph, flows: Collection[str]) -> list[dict[str, Any]]:
             for scope, nodes in scope_runs(g, flows)]
 
 
-def block_rows(g: nx.DiGraph, levels: int = 2) -> list[dict[str, Any]]:
+def block_rows(g: GraphIR, levels: int = 2) -> list[dict[str, Any]]:
     """Totals per scope prefix of ``levels`` levels, one entry per name (what ``xdsl diff``
     matches between two networks); the table in network order is :func:`block_table`."""
     rows: dict[str, dict[str, Any]] = {}
@@ -199,7 +198,7 @@ def audit(spec: Spec, overrides: Mapping[str, Any] | None = None,
     overrides = dict(overrides or {})
     net = spec.network
     current = resolve_params(net, overrides, spec.source)
-    g = spec.graph(limits, **overrides)
+    g = spec.build(limits, **overrides)
     found = metrics(g)
     report = Report(net.name, current, found["input"], found["output"], found["trainable"],
                     found["non_trainable"], found["macs"], found["depth"], layer_rows(g),
@@ -219,7 +218,7 @@ def audit(spec: Spec, overrides: Mapping[str, Any] | None = None,
             report.skipped.append(Skipped(settings, section.span.line,
                                           "parameters differ: " + ", ".join(differ)))
             continue
-        there = found if wanted == current else metrics(spec.graph(limits, **settings))
+        there = found if wanted == current else metrics(spec.build(limits, **settings))
         for item in section.items:
             report.checks.append(Check(item.metric, _expected(spec, item, wanted),
                                        there[item.metric],

@@ -70,7 +70,7 @@ def entries() -> list[Entry]:
     out = []
     for name in sorted(shipped_specs()):
         spec = parse(name)
-        s = summarize(spec.graph())
+        s = summarize(spec.build())
         text = (spec.audit_source or spec.source).text
         out.append(Entry(name, summary_line(text), s.input, s.output, s.trainable,
                          s.non_trainable, s.macs))

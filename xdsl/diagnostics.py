@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 class Span(BaseModel):
     """A region of spec text: 1-based line/column of its first and last character (inclusive)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     line: int
     column: int
@@ -33,7 +33,7 @@ class Span(BaseModel):
 
     def to(self, other: Span) -> Span:
         """The span from the start of ``self`` to the end of ``other``."""
-        return Span(
+        return Span.model_construct(
             line=self.line,
             column=self.column,
             end_line=other.end_line,

@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import networkx as nx
-
 from .audit import block_rows
 from .graph import LayerNode, layers
+from .layergraph import GraphIR
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def layer_changes(a: nx.DiGraph, b: nx.DiGraph) -> list[LayerChange]:
+def layer_changes(a: GraphIR, b: GraphIR) -> list[LayerChange]:
     before = {n.name: n for n in layers(a)}
     after = {n.name: n for n in layers(b)}
     order = list(before) + [n for n in after if n not in before]
@@ -77,7 +76,7 @@ def layer_changes(a: nx.DiGraph, b: nx.DiGraph) -> list[LayerChange]:
     return out
 
 
-def block_changes(a: nx.DiGraph, b: nx.DiGraph) -> list[dict[str, Any]]:
+def block_changes(a: GraphIR, b: GraphIR) -> list[dict[str, Any]]:
     """Per-block parameters and MACs on both sides, for blocks whose counts differ."""
     left = {r["name"]: r for r in block_rows(a)}
     right = {r["name"]: r for r in block_rows(b)}

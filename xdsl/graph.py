@@ -1,4 +1,5 @@
-"""Syntax tree + parameter values → graph IR (a ``networkx.DiGraph`` of layer nodes).
+"""Syntax tree + parameter values → graph IR (a :class:`~xdsl.layergraph.LayerGraph` of layer
+nodes, handed over as a ``networkx.DiGraph`` by ``LayerGraph.to_networkx``).
 
 Blocks, repeats and conditionals are expanded; every node gets a hierarchical name, its
 validated attributes, the inferred output shape, and its parameter, state and MAC counts.
@@ -29,12 +30,12 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
 
 from . import tree as t
 from .diagnostics import Collector, Diagnostic, Note, Source, Span, SpecError
 from .evaluate import EvalError, Value, describe, evaluate
+from .layergraph import GraphIR, LayerGraph
 from .ops import (
     OPS,
     Attrs,
@@ -50,6 +51,7 @@ from .ops import (
 from .params import check_type, resolve_params
 from .parser import too_deep
 from .printer import arg as print_arg
+from .tree import new
 from .validate import CHANNELS, walk_stmts
 
 Scope = tuple[str, ...]
@@ -66,7 +68,8 @@ counts each time)."""
 class Limits(BaseModel):
     """Bounds checked while the graph is built, before any framework allocates memory."""
 
-    model_config = ConfigDict(extra="forbid")  # a misspelt limit is an error, not ignored
+    # a misspelt limit is an error, not ignored; the validator is built when first needed
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     max_repeat: int = Field(1000, ge=1)
     max_channels: int = Field(65536, ge=1)
@@ -85,7 +88,7 @@ class Limits(BaseModel):
 class LayerNode(BaseModel):
     """One node of the graph IR."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str
     op: str
@@ -103,18 +106,6 @@ class LayerNode(BaseModel):
     """Enclosing ``repeat`` iterations, outermost first: (repeat id, iteration from 0).
     ``graph.graph["repeats"][id]`` describes each repeat (count, scope, source line)."""
     span: Span | None = Field(None, exclude=True, repr=False)
-
-
-class NetworkGraph(nx.DiGraph):
-    """The graph IR: a ``networkx.DiGraph`` that Jupyter displays as its diagram."""
-
-    def _repr_svg_(self) -> str | None:
-        from .backends.graphviz import draw
-
-        try:
-            return draw(self)._repr_svg_()
-        except Exception:  # no renderer here: Jupyter falls back to the text repr
-            return None
 
 
 class _Abort(Exception):
@@ -200,7 +191,7 @@ class _Builder:
         self.at: Span | None = None  # the statement being elaborated
         self.reading: str | None | bool = False  # the tensor it reads (`channels`)
         self.calls: list[tuple[t.Op, list[Value | None]]] = []  # block calls, outermost first
-        self.g = NetworkGraph(name=net.name, params=dict(params))
+        self.g = LayerGraph(name=net.name, params=dict(params))
         self.blocks = {b.name: b for b in net.blocks}
         self.counters: dict[Scope, dict[str, int]] = {}
         self.repeat_stack: list[tuple[int, int]] = []
@@ -312,7 +303,7 @@ class _Builder:
 
     # -- statements ------------------------------------------------------------------------
 
-    def build(self) -> nx.DiGraph:
+    def build(self) -> LayerGraph:
         net = self.net
         self.defaults = self._defaults()
         inp = net.inputs[0]
@@ -322,8 +313,8 @@ class _Builder:
         src: str | None = None  # a bad input poisons the network: its other errors still show
         if isinstance(shape, tuple) and len(shape) in (1, 3) and all(
                 isinstance(v, int) and v > 0 for v in shape):
-            src = self._add_node(LayerNode(name=inp.name, op="input", attrs=NoAttrs(),
-                                           scope=(), inputs=(), shape=shape, span=inp.span))
+            src = self._add_node(new(LayerNode, name=inp.name, op="input", attrs=NoAttrs(),
+                                     scope=(), inputs=(), shape=shape, span=inp.span))
             self.g.graph["input"] = src
         elif shape is not None:
             self.out.error(f"the input must be channels x height x width (or a vector "
@@ -481,9 +472,9 @@ class _Builder:
                 self.out.error(str(e), span, hint=e.hint, notes=e.notes)
             return None
         name = (*scope, self._name(scope, mode))
-        node = self._add_node(LayerNode(name=".".join(name), op=mode, attrs=NoAttrs(),
-                                        scope=scope, inputs=tuple(ins), shape=inferred.shape,
-                                        span=span))
+        node = self._add_node(new(LayerNode, name=".".join(name), op=mode, attrs=NoAttrs(),
+                                  scope=scope, inputs=tuple(ins), shape=inferred.shape,
+                                  span=span))
         if alias:
             frame.tensors[alias] = node
         return node
@@ -650,7 +641,7 @@ class _Builder:
         if isinstance(attrs, SplitAttrs):
             return self._split(op, attrs, cur, scope, frame)
         name = (*scope, self._name(scope, op.name))
-        return self._add_node(LayerNode(
+        return self._add_node(new(LayerNode,
             name=".".join(name), op=op.name, attrs=attrs, scope=scope, inputs=(cur,),
             shape=inferred.shape, params=inferred.params, state=inferred.state,
             macs=inferred.macs, pads=inferred.pads, groups=inferred.groups,
@@ -668,7 +659,7 @@ class _Builder:
                            hint=f"name each part: `as {example}`")
             return None
         _, h, w = self._shape(cur)  # type: ignore[misc]
-        nodes = [self._add_node(LayerNode(
+        nodes = [self._add_node(new(LayerNode,
             name=".".join((*scope, self._name(scope, "split"))), op="split",
             attrs=SplitPartAttrs(sizes=sizes, index=i), scope=scope, inputs=(cur,),
             shape=(size, h, w), span=op.span)) for i, size in enumerate(sizes)]
@@ -731,7 +722,7 @@ def _bytes(n: int) -> str:
 
 
 def build_graph(net: t.Network, params: Mapping[str, Any] | None = None,
-                limits: Limits | None = None, source: Source | None = None) -> nx.DiGraph:
+                limits: Limits | None = None, source: Source | None = None) -> LayerGraph:
     """Expand ``net`` at the given parameter values into the graph IR.
 
     Raises :class:`SpecError` (with every problem found) or :class:`ParamError`.
@@ -751,7 +742,7 @@ def build_graph(net: t.Network, params: Mapping[str, Any] | None = None,
     return g
 
 
-def _live_bytes(g: nx.DiGraph, batch: int) -> Iterator[tuple[str, int]]:
+def _live_bytes(g: GraphIR, batch: int) -> Iterator[tuple[str, int]]:
     """Each layer in execution order with the bytes of float32 feature maps alive while it
     runs: its inputs, its output and every earlier output that a later layer (or an output of
     the network) still reads. Each layer's output is counted as a tensor of its own."""
@@ -773,7 +764,7 @@ def _live_bytes(g: nx.DiGraph, batch: int) -> Iterator[tuple[str, int]]:
         live -= freed.get(i, 0)
 
 
-def activation_peak(g: nx.DiGraph, batch: int = 1) -> tuple[int, str | None]:
+def activation_peak(g: GraphIR, batch: int = 1) -> tuple[int, str | None]:
     """The most bytes of float32 feature maps alive at once in a forward pass at ``batch``
     (an estimate: see :func:`_live_bytes`) and the layer that runs at that moment."""
     peak, where = 0, None
@@ -783,7 +774,7 @@ def activation_peak(g: nx.DiGraph, batch: int = 1) -> tuple[int, str | None]:
     return peak, where
 
 
-def check_activation_memory(g: nx.DiGraph, budget: int, batch: int = 1,
+def check_activation_memory(g: GraphIR, budget: int, batch: int = 1,
                             source: Source | None = None) -> None:
     """Raise :class:`SpecError` at the first layer whose live feature maps at ``batch`` need
     more than ``budget`` bytes (``Limits.max_activation_bytes``)."""
@@ -798,12 +789,12 @@ def check_activation_memory(g: nx.DiGraph, budget: int, batch: int = 1,
                      "--max-activation-memory")], source)
 
 
-def layers(g: nx.DiGraph) -> list[LayerNode]:
+def layers(g: GraphIR) -> list[LayerNode]:
     """Nodes in execution order (the order they were built)."""
     return [data["node"] for _, data in g.nodes(data=True)]
 
 
-def totals(g: nx.DiGraph) -> dict[str, int]:
+def totals(g: GraphIR) -> dict[str, int]:
     nodes = layers(g)
     return {
         "trainable": sum(n.params for n in nodes),
@@ -812,5 +803,13 @@ def totals(g: nx.DiGraph) -> dict[str, int]:
     }
 
 
-__all__ = ["MAX_DEPTH", "MAX_ERRORS", "LayerNode", "Limits", "NetworkGraph", "activation_peak",
+def __getattr__(name: str) -> Any:
+    if name == "NetworkGraph":  # loads networkx: see xdsl.layergraph
+        from .netgraph import NetworkGraph
+
+        return NetworkGraph
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["MAX_DEPTH", "MAX_ERRORS", "LayerNode", "Limits", "activation_peak",
            "build_graph", "check_activation_memory", "layers", "totals"]

@@ -10,11 +10,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from importlib import resources
-from typing import Any
-
-from lark import Lark, Token
+from typing import TYPE_CHECKING, Any
 
 from .diagnostics import Span
+
+if TYPE_CHECKING:  # lark loads only where its parser runs (see xdsl.scan)
+    from lark import Lark, Token
 
 KEYWORDS = (
     "network input defaults then block flow audit repeat residual project concat add mul branch "
@@ -74,11 +75,11 @@ class _Indenter:
                 indent = len(indent_str.expandtabs(4))
                 if indent > levels[-1]:
                     levels.append(indent)
-                    yield Token.new_borrow_pos("_INDENT", indent_str, tok)
+                    yield type(tok).new_borrow_pos("_INDENT", indent_str, tok)
                 else:
                     while indent < levels[-1]:
                         levels.pop()
-                        yield Token.new_borrow_pos("_DEDENT", indent_str, tok)
+                        yield type(tok).new_borrow_pos("_DEDENT", indent_str, tok)
                     if indent != levels[-1]:
                         raise LexError(
                             f"this line is indented by {indent} spaces, which matches no "
@@ -93,13 +94,14 @@ class _Indenter:
                                    "remove it, or add the `(` it closes")
                 self.open_parens.pop()
             yield tok
-        for _ in levels[1:]:
-            yield Token("_DEDENT", "", 0, last.end_line or 1, last.end_column or 1) if last \
-                else Token("_DEDENT", "")
+        for _ in levels[1:]:  # (levels past the first follow a token: `last` is one)
+            yield type(last)("_DEDENT", "", 0, last.end_line or 1, last.end_column or 1)
 
 
 @functools.cache
 def lark_parser() -> Lark:
+    from lark import Lark
+
     grammar = resources.files("xdsl").joinpath("grammar.lark").read_text()
     # cache=True keeps the LALR tables in the temp directory (keyed by grammar hash): the
     # table construction is a third of `xdsl check`'s start-up otherwise.
@@ -115,5 +117,5 @@ def span_of(item: Any) -> Span:
     except AttributeError:
         end_line = getattr(item, "end_line", None) or line
         end_col = (getattr(item, "end_column", None) or col + 1) - 1
-    return Span(line=line, column=col, end_line=end_line, end_column=max(col, end_col)
-                if end_line == line else end_col)
+    return Span.model_construct(line=line, column=col, end_line=end_line,
+                                end_column=max(col, end_col) if end_line == line else end_col)

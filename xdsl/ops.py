@@ -70,7 +70,7 @@ Eps = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 class Attrs(BaseModel):
     """Base of every op's attributes: strict (``bias=1`` is an error), frozen, no extras."""
 
-    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid", defer_build=True)
 
 
 class NoAttrs(Attrs):

@@ -14,15 +14,17 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
-
-from lark import Token, Tree, UnexpectedInput
+from typing import TYPE_CHECKING, Any
 
 from . import tree as t
 from .diagnostics import Diagnostic, Note, Source, Span, SpecError
-from .lalr import Reductions, TooMany
-from .lexer import LexError, lark_parser, span_of
-from .syntax_errors import lex_diagnostic, parse_diagnostic
+from .lalr import Reductions, TooMany, Unparsable, lark_table
+from .lexer import LexError, _Indenter, lark_parser, span_of
+from .scan import Lexers, Tok, Unlexable, load, tokens
+from .tree import new
+
+if TYPE_CHECKING:
+    from lark import Token, Tree
 
 MAX_NESTING = 100
 """Levels of statements (bodies of repeat, residual, branch, if, output, block, flow) and of
@@ -53,52 +55,53 @@ class _Build:
 
     # expressions
     def int(self, meta, c):
-        return t.Num(span=span_of(c[0]), value=_number(c[0]))
+        return new(t.Num, span=span_of(c[0]), value=_number(c[0]))
 
     def big_number(self, meta, c):
-        return t.Num(span=span_of(c[0]), value=_number(c[0]))
+        return new(t.Num, span=span_of(c[0]), value=_number(c[0]))
 
     def float(self, meta, c):
         value = float(c[0])
         if not math.isfinite(value):
             raise SpecError([Diagnostic(f"the number {c[0]} is too large", span_of(c[0]),
                                         hint="write a number below 1e308")])
-        return t.Num(span=span_of(c[0]), value=value)
+        return new(t.Num, span=span_of(c[0]), value=value)
 
     def string(self, meta, c):
-        return t.Str(span=span_of(c[0]), value=c[0][1:-1])
+        return new(t.Str, span=span_of(c[0]), value=c[0][1:-1])
 
     def name(self, meta, c):
-        return t.Name(span=span_of(c[0]), id=str(c[0]))
+        return new(t.Name, span=span_of(c[0]), id=str(c[0]))
 
     def size_literal(self, meta, c):
         sp = span_of(c[0])
-        return t.SizeLit(span=sp, items=[t.Num(span=sp, value=_number(c[0], p))
+        return new(t.SizeLit, span=sp, items=[new(t.Num, span=sp, value=_number(c[0], p))
                                          for p in c[0].split("x")])
 
     def size(self, meta, c):  # `3 x 8x8` is one size of three
         items = [i for x in c for i in (x.items if isinstance(x, t.SizeLit) else [x])]
-        return t.SizeLit(span=span_of(meta), items=items)
+        return new(t.SizeLit, span=span_of(meta), items=items)
 
     def paren(self, meta, c):
         return c[1]
 
     def call(self, meta, c):
-        return t.Call(span=span_of(meta), func=str(c[0]), args=c[1])
+        return new(t.Call, span=span_of(meta), func=str(c[0]), args=c[1])
 
     def ternary(self, meta, c):
         _, then, cond, orelse, _ = c
-        return t.Ternary(span=span_of(meta), cond=cond, then=then, orelse=orelse)
+        return new(t.Ternary, span=span_of(meta), cond=cond, then=then, orelse=orelse)
 
     def _chain(self, meta, c, ops):
         left = c[0]
         rest = c[1:]
         if ops is None:  # operator tokens interleaved
             for op, right in zip(rest[::2], rest[1::2]):
-                left = t.BinOp(span=left.span.to(right.span), op=str(op), left=left, right=right)
+                left = new(t.BinOp, span=left.span.to(right.span), op=str(op), left=left,
+                           right=right)
         else:
             for right in rest:
-                left = t.BinOp(span=left.span.to(right.span), op=ops, left=left, right=right)
+                left = new(t.BinOp, span=left.span.to(right.span), op=ops, left=left, right=right)
         return left
 
     def arith(self, meta, c):
@@ -114,18 +117,18 @@ class _Build:
         return self._chain(meta, c, "and")
 
     def not_(self, meta, c):
-        return t.Not(span=span_of(meta), operand=c[0])
+        return new(t.Not, span=span_of(meta), operand=c[0])
 
     def kwarg(self, meta, c):
-        return t.Arg(span=span_of(meta), name=str(c[0]), value=c[1])
+        return new(t.Arg, span=span_of(meta), name=str(c[0]), value=c[1])
 
     def arg_group(self, meta, c):
-        return [a if isinstance(a, t.Arg) else t.Arg(span=a.span, value=a)
+        return [a if isinstance(a, t.Arg) else new(t.Arg, span=a.span, value=a)
                 for a in c[1:-1] if a is not None]
 
     # statements
     def op(self, meta, c):
-        is_global = isinstance(c[0], Token) and c[0].type == "GLOBAL"
+        is_global = getattr(c[0], "type", None) == "GLOBAL"  # a token
         if is_global:
             c = c[1:]
         name, *rest = c
@@ -142,8 +145,8 @@ class _Build:
                     parts = item[1]
             elif item is not None:
                 args.append(item)
-        args = [a if isinstance(a, t.Arg) else t.Arg(span=a.span, value=a) for a in args]
-        return t.Op(span=span_of(meta), name=str(name), name_span=span_of(name),
+        args = [a if isinstance(a, t.Arg) else new(t.Arg, span=a.span, value=a) for a in args]
+        return new(t.Op, span=span_of(meta), name=str(name), name_span=span_of(name),
                     is_global=is_global, args=args, source=source, alias=alias, parts=parts)
 
     def more_names(self, meta, c):
@@ -173,7 +176,7 @@ class _Build:
 
     def repeat(self, meta, c):
         count, index, body = c
-        return t.Repeat(span=span_of(meta), count=count, index=index[1] if index else None,
+        return new(t.Repeat, span=span_of(meta), count=count, index=index[1] if index else None,
                         body=body)
 
     def shortcut(self, meta, c):
@@ -191,21 +194,21 @@ class _Build:
     def residual(self, meta, c):
         shortcut, alias, cond, otherwise, body = c
         word, where = otherwise or (None, None)
-        return t.Residual(span=span_of(meta), shortcut=shortcut or [],
+        return new(t.Residual, span=span_of(meta), shortcut=shortcut or [],
                           alias=alias[1] if alias else None, cond=cond, otherwise=word,
                           otherwise_span=where, body=body)
 
     def branch(self, meta, c):
         name, body = c
-        return t.Branch(span=span_of(meta), name=str(name) if name else None, body=body)
+        return new(t.Branch, span=span_of(meta), name=str(name) if name else None, body=body)
 
     def merge(self, meta, c):
         mode, alias, *branches = c
-        return t.Merge(span=span_of(meta), mode=str(mode), alias=alias[1] if alias else None,
+        return new(t.Merge, span=span_of(meta), mode=str(mode), alias=alias[1] if alias else None,
                        branches=branches)
 
     def output(self, meta, c):
-        return t.Output(span=span_of(meta), name=str(c[0]), body=c[1])
+        return new(t.Output, span=span_of(meta), name=str(c[0]), body=c[1])
 
     def else_clause(self, meta, c):
         return span_of(c[0]), c[1]
@@ -213,7 +216,7 @@ class _Build:
     def if_stmt(self, meta, c):
         cond, then, orelse = c
         else_span, body = orelse or (None, [])
-        return t.If(span=span_of(meta), cond=cond, then=then, orelse=body, else_span=else_span)
+        return new(t.If, span=span_of(meta), cond=cond, then=then, orelse=body, else_span=else_span)
 
     # declarations
     def simple_type(self, meta, c):
@@ -225,25 +228,25 @@ class _Build:
     def param(self, meta, c):
         name, typ, default = c
         kind, choices = typ if typ else ("any", [])
-        return t.Param(span=span_of(meta), name=str(name), type=kind, choices=choices,
+        return new(t.Param, span=span_of(meta), name=str(name), type=kind, choices=choices,
                        default=default)
 
     def param_list(self, meta, c):
         return [p for p in c[1:-1] if p is not None]
 
     def input_decl(self, meta, c):
-        return t.Input(span=span_of(meta), name=str(c[0]), shape=c[1])
+        return new(t.Input, span=span_of(meta), name=str(c[0]), shape=c[1])
 
     def then_op(self, meta, c):
         name, *args = c
-        args = [a if isinstance(a, t.Arg) else t.Arg(span=a.span, value=a) for a in args]
-        return t.Op(span=span_of(meta), name=str(name), name_span=span_of(name), args=args)
+        args = [a if isinstance(a, t.Arg) else new(t.Arg, span=a.span, value=a) for a in args]
+        return new(t.Op, span=span_of(meta), name=str(name), name_span=span_of(name), args=args)
 
     def default_rule(self, meta, c):
         *c, cond = c
-        ops = [str(x) for x in c if isinstance(x, Token)]
-        items = [x for x in c if not isinstance(x, Token)]
-        return t.DefaultRule(span=span_of(meta), ops=ops,
+        ops = [str(x) for x in c if isinstance(x, str)]  # the tokens
+        items = [x for x in c if not isinstance(x, str)]
+        return new(t.DefaultRule, span=span_of(meta), ops=ops,
                              kwargs=[i for i in items if isinstance(i, t.Arg)],
                              then=[i for i in items if isinstance(i, t.Op)], cond=cond)
 
@@ -252,19 +255,19 @@ class _Build:
 
     def block_def(self, meta, c):
         name, params, body = c
-        return t.BlockDef(span=span_of(meta), name=str(name), params=params, body=body)
+        return new(t.BlockDef, span=span_of(meta), name=str(name), params=params, body=body)
 
     def flow(self, meta, c):
-        return t.Flow(span=span_of(meta), name=str(c[0]), body=c[1])
+        return new(t.Flow, span=span_of(meta), name=str(c[0]), body=c[1])
 
     def audit_item(self, meta, c):
         note, metric, value, source = c
-        return t.AuditItem(span=span_of(meta), metric=str(metric), value=value,
+        return new(t.AuditItem, span=span_of(meta), metric=str(metric), value=value,
                            source=source[1:-1] if source else "", required=note is None)
 
     def audit(self, meta, c):
         settings, *items = c
-        return t.Audit(span=span_of(meta), settings=settings or [], items=items)
+        return new(t.Audit, span=span_of(meta), settings=settings or [], items=items)
 
     def network(self, meta, c):
         name, params, *sections = c
@@ -283,15 +286,15 @@ class _Build:
                 fields["audits"].append(s)
             else:
                 fields["body"].append(s)
-        return t.Network(span=span_of(meta), name=str(name), params=params or [], **fields)
+        return new(t.Network, span=span_of(meta), name=str(name), params=params or [], **fields)
 
     def variant(self, meta, c):
         name, base, settings, *audits = c
-        return t.Variant(span=span_of(meta), name=str(name), base=base[1:-1],
+        return new(t.Variant, span=span_of(meta), name=str(name), base=base[1:-1],
                          settings=settings or [], audits=audits)
 
     def use(self, meta, c):
-        return [t.Use(span=span_of(name), name=str(name)) for name in c]
+        return [new(t.Use, span=span_of(name), name=str(name)) for name in c]
 
     def start(self, meta, c):
         *uses, root = c
@@ -301,19 +304,29 @@ class _Build:
 
 
 def parse_source(source: Source) -> t.Network | t.Variant:
-    """Parse spec text; raise :class:`SpecError` with a located, human message on failure."""
+    """Parse spec text; raise :class:`SpecError` with a located, human message on failure.
+
+    The compiled grammar parses (:mod:`xdsl.scan`, lark not even imported); a text it cannot
+    lex or parse, and every text where the compiled grammar is missing, is parsed by lark,
+    whose errors the diagnostics are made from."""
     text = source.text if source.text.endswith("\n") else source.text + "\n"
-    build = _reductions()
+    fast = _compiled()
     collecting = gc.isenabled()
     gc.disable()  # every node made survives the parse: collecting them is wasted (a quarter)
     try:
-        root = build.parse(text, _max_statements.get())
-    except TooMany as e:
-        raise SpecError([_too_many(e, build.limit)], source) from None
-    except LexError as e:
-        raise SpecError([lex_diagnostic(e)], source) from None
-    except UnexpectedInput as e:
-        raise SpecError([parse_diagnostic(e, source)], source) from None
+        root = None
+        if fast is not None:
+            build, lexers = fast
+            try:
+                root = build.parse(lambda s, stack: _Indenter().process(tokens(lexers, s, stack)),
+                                   Tok, text, _max_statements.get())
+            except TooMany as e:
+                raise SpecError([_too_many(e, build.limit)], source) from None
+            except (Unlexable, Unparsable, LexError):
+                root = None  # lark's run finds the same place and reports it
+        if root is None:
+            build = _with_lark()
+            root = _parse_with_lark(build, text, source)
     finally:
         if collecting:
             gc.enable()
@@ -325,10 +338,39 @@ def parse_source(source: Source) -> t.Network | t.Variant:
     return root.value
 
 
-@functools.cache
-def _reductions() -> Reductions:
-    return Reductions(lark_parser(), _Build(), _STATEMENTS | _EXPRESSIONS, _CHAINS,
+def _parse_with_lark(build: Reductions, text: str, source: Source) -> Any:
+    from lark import UnexpectedInput
+
+    from .syntax_errors import lex_diagnostic, parse_diagnostic
+
+    try:
+        return build.parse_with_lark(lark_parser(), text, _max_statements.get())
+    except TooMany as e:
+        raise SpecError([_too_many(e, build.limit)], source) from None
+    except LexError as e:
+        raise SpecError([lex_diagnostic(e)], source) from None
+    except UnexpectedInput as e:
+        raise SpecError([parse_diagnostic(e, source)], source) from None
+
+
+def _reductions(table: Any) -> Reductions:
+    return Reductions(table, _Build(), _STATEMENTS | _EXPRESSIONS, _CHAINS,
                       counted=_STATEMENTS | _COUNTED)
+
+
+@functools.cache
+def _compiled() -> tuple[Reductions, Lexers] | None:
+    """The parser over the shipped tables (None where they do not match the grammar)."""
+    loaded = load()
+    if loaded is None:
+        return None
+    table, lexers = loaded
+    return _reductions(table), lexers
+
+
+@functools.cache
+def _with_lark() -> Reductions:
+    return _reductions(lark_table(lark_parser()))
 
 
 _max_statements: ContextVar[int] = ContextVar("max_statements", default=DEFAULT_MAX_STATEMENTS)
@@ -374,6 +416,7 @@ operands in the children (2 where the operator tokens are kept)."""
 def _too_deep(root: Tree) -> Diagnostic | None:
     """The first place (in source order) nested deeper than :data:`MAX_NESTING` levels, walked
     without recursion. A chain of n operators nests n levels: ``a + b + c`` is ``(a + b) + c``."""
+    from lark import Tree
     stack: list[tuple[Tree, int]] = [(root, 0)]
     while stack:
         node, depth = stack.pop()

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING
 
 from .diagnostics import did_you_mean
 from .lexer import KEYWORDS
 from .ops import OPS, SYMBOLS, Attrs, OpSpec, option_names, option_words
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 GROUP = "xdsl.ops"
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*\Z")
@@ -41,6 +44,8 @@ class PluginError(Exception):
 
 def installed() -> dict[str, EntryPoint]:
     """The installed plugins by name (their entry points, not loaded)."""
+    from importlib.metadata import entry_points  # 36 ms: only for specs that `use` plugins
+
     return {ep.name: ep for ep in entry_points(group=GROUP)}
 
 

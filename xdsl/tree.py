@@ -8,7 +8,7 @@ unions on their ``kind`` field.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,9 +18,23 @@ SpanField = Annotated[Span, Field(exclude=True, repr=False)]
 
 
 class Node(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     span: SpanField
+
+
+N = TypeVar("N", bound=BaseModel)
+
+
+def new(kind: type[N], **fields: Any) -> N:
+    """A node as the parser builds it: fields set as given, unvalidated (``model_construct``).
+
+    The parser's grammar already fixes each field's type, and validating every node cost more
+    than the rest of `xdsl check` (pydantic builds each model's validator on first use:
+    ``defer_build``). A test validates every node of every shipped spec against its model
+    (``tests/test_tree.py``), and nodes written by hand (``t.Num(...)``) are validated.
+    """
+    return kind.model_construct(**fields)
 
 
 # ---- expressions -------------------------------------------------------------------------------
@@ -239,11 +253,6 @@ class Network(Node):
     blocks: list[BlockDef] = []
     body: list[Section] = []
     audits: list[Audit] = []
-
-
-for _model in (SizeLit, BinOp, Not, Ternary, Call, Arg, Op, Repeat, Residual, Branch, Merge, If,
-               Output, DefaultRule):
-    _model.model_rebuild()
 
 
 class Variant(Node):

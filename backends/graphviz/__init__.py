@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import networkx as nx
 from xdsl.backends.graphviz.dot import to_dot
 from xdsl.backends.graphviz.render import FORMATS, Renderer, RenderError, render_dot
 from xdsl.backends.graphviz.view import Options, build_view
 
 from xdsl import tree as t
 from xdsl.graph import Limits
+from xdsl.layergraph import GraphIR, is_graph
 
 MAX_BOXES = 3000
 """Above this, layout takes minutes and the picture is unreadable: ask for --depth instead."""
@@ -79,7 +79,7 @@ def draw(spec: Any, /, *, bn: bool = False, expand: bool = False, unroll_max: in
     from xdsl.api import check_keywords, old_mapping, options_of, parse
 
     spec_params = old_mapping(spec_params, "values", "draw")
-    if not isinstance(spec, nx.DiGraph):
+    if not is_graph(spec):
         spec = parse(spec)
         check_keywords(spec, spec_params, "draw", options_of(draw))
     opts = Options(bn=bn, expand=expand, unroll_max=unroll_max, fold=fold, depth=depth,
@@ -90,7 +90,7 @@ def draw(spec: Any, /, *, bn: bool = False, expand: bool = False, unroll_max: in
 def diagram(spec: Any, spec_params: Mapping[str, Any], opts: Options, *,
             renderer: Renderer = "auto", limits: Limits | None = None) -> Diagram:
     """:func:`draw` with the spec's parameters in a mapping (``xdsl draw``'s ``--set``)."""
-    if isinstance(spec, nx.DiGraph):
+    if is_graph(spec):
         if spec_params:
             raise ValueError("spec parameters apply to a spec, not to a built graph: set them "
                              "with xdsl.graph(spec, ...)")
@@ -99,7 +99,7 @@ def diagram(spec: Any, spec_params: Mapping[str, Any], opts: Options, *,
         from xdsl.api import parse
 
         parsed = parse(spec)
-        g, names = parsed.graph(limits, **spec_params), _names(parsed.network)
+        g, names = parsed.build(limits, **spec_params), _names(parsed.network)
     view = build_view(g, opts, *names)
     if len(view.boxes) > MAX_BOXES:
         raise RenderError(f"the diagram would have {len(view.boxes):,} boxes (at most "
@@ -109,7 +109,7 @@ def diagram(spec: Any, spec_params: Mapping[str, Any], opts: Options, *,
     return Diagram(to_dot(view, ops, _title(g, spec_params)), renderer)
 
 
-def _title(g: nx.DiGraph, values: Mapping[str, Any] | None) -> str:
+def _title(g: GraphIR, values: Mapping[str, Any] | None) -> str:
     name = g.graph.get("name", "network")
     if not values:
         return name

@@ -30,10 +30,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, get_args
 
-import networkx as nx
 from xdsl.backends import labels
 
 from xdsl.graph import LayerNode, layers
+from xdsl.layergraph import GraphIR
 from xdsl.ops import Activation
 
 FOLDABLE = frozenset({"conv", "gconv", "sepconv", "dwconv", "linear", "deconv", "pwlinear"})
@@ -152,7 +152,7 @@ def _feature_text(shape: tuple[int, ...]) -> str:
 
 
 class _Builder:
-    def __init__(self, g: nx.DiGraph, options: Options, flows: frozenset[str] | None,
+    def __init__(self, g: GraphIR, options: Options, flows: frozenset[str] | None,
                  blocks: frozenset[str] | None):
         self.g, self.o = g, options
         self.nodes: list[LayerNode] = layers(g)
@@ -698,7 +698,7 @@ def _fold_notes(boxes: dict[str, Box]) -> list[str]:
     return notes
 
 
-def build_view(g: nx.DiGraph, options: Options = Options(),
+def build_view(g: GraphIR, options: Options = Options(),
                flows: Sequence[str] | None = None, blocks: Sequence[str] | None = None) -> View:
     """Decide what the diagram of ``g`` shows.
 

@@ -16,7 +16,6 @@ import textwrap
 from collections.abc import Mapping
 from typing import Any, Literal
 
-import networkx as nx
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,6 +31,7 @@ from xdsl.backends.pytorch.lowering import Plan, lower
 
 from xdsl.api import Spec, check_keywords, old_mapping, options_of, parse
 from xdsl.graph import Limits
+from xdsl.layergraph import GraphIR, is_graph
 from xdsl.plugins import PluginError
 
 Init = Literal["kaiming", "torch"]
@@ -54,7 +54,7 @@ class CompiledNetwork(nn.Module):
     forward_source: str = ""
     inplace: bool = True
 
-    def __init__(self, plan: Plan, graph: nx.DiGraph | None,
+    def __init__(self, plan: Plan, graph: GraphIR | None,
                  memory_format: torch.memory_format = torch.contiguous_format) -> None:
         super().__init__()
         self.plan = plan
@@ -110,7 +110,7 @@ def _attach(root: nn.Module, path: str, module: nn.Module) -> None:
     parent.add_module(leaf, module)
 
 
-def instantiate(plan: Plan, graph: nx.DiGraph | None = None,
+def instantiate(plan: Plan, graph: GraphIR | None = None,
                 memory_format: torch.memory_format = torch.contiguous_format,
                 device: str | torch.device = "cpu", inplace: bool = True) -> CompiledNetwork:
     """The module for ``plan`` with allocated but *uninitialised* weights (a plugin's modules
@@ -206,18 +206,18 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return torch.device(device)
 
 
-def to_graph(spec: str | os.PathLike[str] | Spec | nx.DiGraph,
+def to_graph(spec: str | os.PathLike[str] | Spec | GraphIR,
              params: Mapping[str, Any] | None = None, limits: Limits | None = None
-             ) -> nx.DiGraph:
-    if isinstance(spec, nx.DiGraph):
+             ) -> GraphIR:
+    if is_graph(spec):
         if params:
             raise ValueError("spec parameters apply to a spec, not to a built graph: set them "
                              "with xdsl.graph(spec, ...)")
         return spec
-    return parse(spec).graph(limits, **dict(params or {}))
+    return parse(spec).build(limits, **dict(params or {}))
 
 
-def compile_network(spec: str | os.PathLike[str] | Spec | nx.DiGraph, /, *, seed: int = 0,
+def compile_network(spec: str | os.PathLike[str] | Spec | GraphIR, /, *, seed: int = 0,
                     init: Init = "kaiming", optimize: bool = False,
                     memory_format: MemoryFormat = "auto", device: str | torch.device = "cpu",
                     inplace: bool = True, limits: Limits | None = None,
@@ -236,7 +236,7 @@ def compile_network(spec: str | os.PathLike[str] | Spec | nx.DiGraph, /, *, seed
     module is returned in training mode (eval mode when optimised).
     """
     params = old_mapping(params, "params", "compile")
-    if not isinstance(spec, nx.DiGraph):
+    if not is_graph(spec):
         spec = parse(spec)
         check_keywords(spec, params, "compile", options_of(compile_network))
     g = to_graph(spec, params, limits)
@@ -267,7 +267,7 @@ def load(spec: str | os.PathLike[str] | Spec, /, **params: Any) -> CompiledNetwo
     return compile_network(spec, **params)
 
 
-def export_python(target: str | os.PathLike[str] | Spec | nx.DiGraph | CompiledNetwork, *,
+def export_python(target: str | os.PathLike[str] | Spec | GraphIR | CompiledNetwork, *,
                   params: Mapping[str, Any] | None = None, source_name: str = "",
                   limits: Limits | None = None) -> str:
     """The standalone PyTorch source (``--export-py``) of a spec, a graph or a compiled module.

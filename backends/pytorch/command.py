@@ -78,7 +78,7 @@ def compile_command(spec: str, sets: tuple[str, ...], output: Path | None,
             if path is not None and any(same_file(path, f) for f in parsed.files):
                 raise click.BadParameter(f"{path} is the spec being compiled; write to another "
                                          "file", param_hint=option)
-        g = parsed.graph(limits, **_parse_sets(sets))
+        g = parsed.build(limits, **_parse_sets(sets))
         # the feature maps of the largest batch run below (the --optimize and ONNX checks)
         check_activation_memory(g, limits.max_activation_bytes, 2 if optimize or onnx else 1,
                                 parsed.source)

@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import networkx as nx
 from xdsl.backends.pytorch.pytext import literal as _literal
 
 from xdsl.graph import LayerNode, layers
+from xdsl.layergraph import GraphIR
 from xdsl.ops import OPS, Shape
 
 # ---- constructor calls as data ---------------------------------------------------------------
@@ -462,7 +462,7 @@ def plugin_modules(plan: Plan) -> list[str]:
                    if s.node.op in OPS and OPS[s.node.op].plugin and OPS[s.node.op].torch})
 
 
-def lower(g: nx.DiGraph) -> Plan:
+def lower(g: GraphIR) -> Plan:
     """The plan for graph ``g``: one step per layer, modules described but not built."""
     nodes = {n.name: n for n in layers(g)}
     steps = []

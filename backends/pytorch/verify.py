@@ -10,13 +10,13 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-import networkx as nx
 import torch
 from torch import nn
 from xdsl.backends.pytorch.codegen import module_path
 
 from xdsl.audit import scope_runs
 from xdsl.graph import layers, totals
+from xdsl.layergraph import GraphIR
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def output_shape(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, .
         model.train(was_training)
 
 
-def verify(model: nn.Module, g: nx.DiGraph) -> list[Check]:
+def verify(model: nn.Module, g: GraphIR) -> list[Check]:
     counts = totals(g)
     nodes = g.nodes
     return [
@@ -72,14 +72,14 @@ def _params_of(model: nn.Module, name: str) -> int:
     return sum(p.numel() for p in sub.parameters())
 
 
-def layer_rows(model: nn.Module, g: nx.DiGraph) -> list[dict[str, Any]]:
+def layer_rows(model: nn.Module, g: GraphIR) -> list[dict[str, Any]]:
     """One row per layer: IR shape and MACs, parameters counted in the module."""
     return [{"name": n.name, "op": n.op, "output": list(n.shape),
              "params": _params_of(model, n.name), "macs": n.macs}
             for n in layers(g) if n.op != "input"]
 
 
-def block_rows(rows: list[dict[str, Any]], g: nx.DiGraph, flows: Collection[str]
+def block_rows(rows: list[dict[str, Any]], g: GraphIR, flows: Collection[str]
                ) -> list[dict[str, Any]]:
     """Layer rows summed per run of :func:`xdsl.audit.scope_runs`, in network order: a flow's
     own layers before, between and after its block calls are rows of their own, as in the

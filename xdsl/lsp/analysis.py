@@ -17,12 +17,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import networkx as nx
-
 from xdsl import tree as t
 from xdsl.api import Spec, _variant
 from xdsl.diagnostics import Diagnostic, Note, Source, Span, SpecError
 from xdsl.graph import Limits, _Abort, _Builder, _Frame, check_activation_memory
+from xdsl.layergraph import GraphIR
 from xdsl.params import ParamError, resolve_params
 from xdsl.parser import parse_source, too_deep
 from xdsl.validate import validate
@@ -105,7 +104,7 @@ class _Recorder(_Builder):
 
 
 def build(spec: Spec, params: Mapping[str, Any], limits: Limits
-          ) -> tuple[nx.DiGraph, list[Record]]:
+          ) -> tuple[GraphIR, list[Record]]:
     """``spec.graph(limits, **params)`` (the same checks, errors and notes) and its records."""
     net, source = spec.network, spec.source
     try:
@@ -388,7 +387,7 @@ class Analysis:
     source: Source
     tree: t.Network | t.Variant | None = None
     spec: Spec | None = None
-    graph: nx.DiGraph | None = None
+    graph: GraphIR | None = None
     records: list[Record] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     symbols: Symbols | None = None

@@ -205,7 +205,7 @@ def _check_points(study: Study) -> None:
     from xdsl.api import parse
 
     for point in study.points:
-        parse(point.spec).graph(None, **point.params)
+        parse(point.spec).build(None, **point.params)
 
 
 def _executor_params(items: tuple[str, ...], timeout_min: int, partition: str | None

@@ -57,7 +57,7 @@ def counts(spec: str, params: dict[str, Any]) -> dict[str, int]:
     """Trainable parameters and MACs of ``spec`` with the run's resolved parameters."""
     from xdsl.api import parse, summarize
 
-    s = summarize(parse(spec).graph(None, **params))
+    s = summarize(parse(spec).build(None, **params))
     return {"trainable": s.trainable, "macs": s.macs}
 
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
-
 from xdsl.api import Spec, parse
+from xdsl.layergraph import GraphIR
 
 from .config import DataConfig
 from .errors import TrainError
@@ -23,7 +22,7 @@ from .recipes import Recipe
 @dataclass
 class Network:
     spec: Spec
-    graph: nx.DiGraph
+    graph: GraphIR
     params: dict[str, Any]
     size: tuple[int, int]
     notes: list[str] = field(default_factory=list)
@@ -63,7 +62,7 @@ def build(spec_ref: str, user: dict[str, Any], classes: int, data: DataConfig,
     """
     spec = parse(spec_ref)
     params, notes = choose_params(spec, user, classes, data, recipe)
-    g = spec.graph(None, **params)
+    g = spec.build(None, **params)
     shape = g.nodes[g.graph["input"]]["node"].shape
     out = g.nodes[g.graph["output"]]["node"].shape
     if len(shape) != 3 or shape[0] != 3:
