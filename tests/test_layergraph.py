@@ -108,16 +108,16 @@ def test_readers_take_either_graph() -> None:
 
 
 @pytest.mark.parametrize("argv", [["check", "xception"], ["audit", "xception"],
-                                  ["draw", "xception"],
+                                  ["draw", "xception"], ["export", "xception"],
                                   ["fmt", "--check", str(ROOT / "specs" / "xception.x")],
                                   ["list"], ["--help"]])
-def test_the_reading_commands_never_import_networkx(argv: list[str]) -> None:
+def test_the_reading_commands_import_neither_networkx_nor_lark(argv: list[str]) -> None:
     code = ("import sys, runpy\n"
             f"sys.argv = ['xdsl', *{argv!r}]\n"
             "try:\n    runpy.run_module('xdsl', run_name='__main__')\n"
             "except SystemExit as e:\n    assert not e.code, e.code\n"
             "loaded = sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('networkx', 'torch'))\n"
+            "('networkx', 'torch', 'lark'))\n"
             "assert not loaded, loaded[:5]\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
