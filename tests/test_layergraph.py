@@ -36,8 +36,19 @@ def _same(a: object, b: nx.DiGraph, pred_order: bool = True) -> None:
         assert dict(a[n]) == dict(b[n])
     for u, v in b.edges:
         assert (u, v) in a.edges and a.has_edge(u, v) and a.edges[u, v] == b.edges[u, v]
-    assert dict(a.in_degree()) == dict(b.in_degree())
-    assert dict(a.out_degree()) == dict(b.out_degree())
+    assert dict(a.in_degree()) == dict(b.in_degree()) == dict(a.in_degree)
+    assert dict(a.out_degree()) == dict(b.out_degree()) == dict(a.out_degree)
+    assert len(a.nodes(data=True)) == len(b.nodes(data=True))
+    some = list(b.nodes)[:3]
+    assert [a.in_degree[n] for n in some] == [b.in_degree[n] for n in some]
+    assert list(a.in_degree(some)) == list(b.in_degree(some))
+    assert list(a.out_degree(some)) == list(b.out_degree(some))
+    for n in some:
+        assert list(a.edges(n)) == list(b.edges(n))
+        assert list(a.edges(n, data=True)) == list(b.edges(n, data=True))
+    assert list(a.edges(some, data="index")) == list(b.edges(some, data="index"))
+    assert list(a.edges.data("index")) == list(b.edges.data("index"))
+    assert list(a.nodes.data("node")) == list(b.nodes.data("node"))
 
 
 @pytest.mark.parametrize("path", TOP, ids=lambda p: p.stem)
@@ -86,6 +97,8 @@ def test_an_edge_added_again_updates_its_attributes_as_in_networkx() -> None:
     assert g.edges["a", "b"] == {"index": 1, "kind": "again"}
     assert repr(g) == "<LayerGraph 't': 3 nodes, 2 edges>"
     assert g.name == "t" and "zz" not in g and [] not in g
+    g.name = h.name = "u"
+    _same(g, h)
 
 
 def test_is_graph_takes_both_and_nothing_else() -> None:
@@ -145,3 +158,13 @@ def test_the_layer_node_validation_catches_a_wrong_field() -> None:
 def test_networkx_loads_when_its_graph_is_asked_for() -> None:
     assert loaded("import xdsl\nxdsl.parse('xception').build()", ("networkx",)) == []
     assert loaded("import xdsl\nxdsl.graph('xception')", ("networkx",)) == ["networkx"]
+
+
+def test_a_compiled_module_keeps_the_networkx_graph() -> None:
+    from xdsl.backends.pytorch.build import compile_network
+
+    text = "network n:\n    input x: 3 x 8 x 8\n    conv 4 3x3\n    global avgpool\n"
+    for spec in (text, xdsl.parse(text).build(), xdsl.graph(text)):
+        model = compile_network(spec)
+        assert isinstance(model.graph, nx.DiGraph)
+        _same(xdsl.parse(text).build(), model.graph)

@@ -167,3 +167,30 @@ def test_a_spec_never_loads_a_plugin_it_does_not_name(tmp_path: Path,
     xdsl.check("use loud\nnetwork n:\n    input x: 3 x 8 x 8\n    relu\n")
     assert (tmp_path / "ran").read_text() == "yes"
     plugins.unload("loud")
+
+
+def test_a_plugin_rule_s_loose_types_are_validated_into_the_node(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule returning a list shape, halves as floats and a float count: the node holds the
+    tuple of ints the model declares, and the residual around it sees equal shapes."""
+    installed_plugin(tmp_path, "loose", "loose:OPS", {"loose.py": (
+        "from xdsl.ops import Inferred, NoAttrs, OpSpec\n"
+        "def half(attrs, shapes, is_global):\n"
+        "    c, h, w = shapes[0]\n"
+        "    return Inferred(shape=[c, h / 2, w / 2], params=c * 2.0)\n"
+        "def same(attrs, shapes, is_global):\n"
+        "    return Inferred(shape=list(shapes[0]))\n"
+        "OPS = [OpSpec('half', NoAttrs, half), OpSpec('same', NoAttrs, same)]\n")})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        g = xdsl.parse("use loose\nnetwork n:\n    input x: 3 x 8 x 8\n    half\n"
+                       "    residual:\n        same\n    conv 4 3x3 pad=1\n").build()
+        node = g.nodes["half1"]["node"]
+        assert node.shape == (3, 4, 4) and type(node.shape[1]) is int
+        assert node.params == 6 and type(node.params) is int
+        assert g.nodes["residual1.same1"]["node"].shape == (3, 4, 4)
+        assert g.nodes["residual1.add1"]["node"].shape == (3, 4, 4)  # the shapes joined
+        assert str(xdsl.check("use loose\nnetwork n:\n    input x: 3 x 8 x 8\n    half\n")) \
+            .startswith("n: 3 x 8 x 8 -> 3 x 4 x 4, 6 trainable")
+    finally:
+        plugins.unload("loose")

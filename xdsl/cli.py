@@ -162,24 +162,19 @@ def handle_errors(f: Callable[..., Any]) -> Callable[..., Any]:
 def run() -> None:
     """The ``xdsl`` program (``python -m xdsl`` and the installed command).
 
-    Python's cyclic garbage collector stays off while a command loads its modules: with it
-    on, the many objects that loading makes (pydantic's models, the grammar's tables) set it
-    scanning the whole heap again and again, a fifth of `xdsl check`'s time. The commands
-    that only read a spec (check, audit, fmt, ...) finish with it off: their work is bounded
-    by the limits, and memory in reference cycles is given back at exit. Before a command that
-    runs long (:data:`LONG_RUNNING`) starts, what loading made is frozen (never scanned again)
-    and the collector turned back on. At exit, Python collects once more whether the
-    collector is on or not; what is frozen it skips (the process's memory goes back anyway).
+    Python's cyclic garbage collector is paused while the program loads: the many objects
+    that loading makes (pydantic's models, the grammar's tables) would set it scanning the
+    whole heap again and again, a fifth of `xdsl check`'s time. Before a command runs, the
+    front end every command uses is loaded too, what loading made is frozen (never scanned
+    again) and the collector turned back on (:meth:`LazyGroup.invoke`): the work itself runs
+    collected, as in any program. At exit what is left is frozen as well, which Python would
+    otherwise scan once more (the process's memory goes back anyway).
     """
     gc.disable()
     try:
         main()
     finally:
         gc.freeze()
-
-
-LONG_RUNNING = frozenset({"compile", "train", "evaluate", "lsp", "study", "plot"})
-"""Commands run with the garbage collector on (see :func:`run`)."""
 
 
 class LazyGroup(click.Group):
@@ -190,10 +185,15 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *LAZY})
 
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name in LONG_RUNNING and not gc.isenabled():  # see run()
+    def invoke(self, ctx: click.Context) -> Any:
+        if not gc.isenabled():  # paused by run() while the program loads
+            from . import api  # noqa: F401 - the front end, loaded while paused
+
             gc.freeze()
             gc.enable()
+        return super().invoke(ctx)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in LAZY and name not in self.commands:
             import importlib
 

@@ -641,11 +641,13 @@ class _Builder:
         if isinstance(attrs, SplitAttrs):
             return self._split(op, attrs, cur, scope, frame)
         name = (*scope, self._name(scope, op.name))
-        return self._add_node(new(LayerNode,
-            name=".".join(name), op=op.name, attrs=attrs, scope=scope, inputs=(cur,),
-            shape=inferred.shape, params=inferred.params, state=inferred.state,
-            macs=inferred.macs, pads=inferred.pads, groups=inferred.groups,
-            is_global=op.is_global, span=op.span))
+        fields = dict(name=".".join(name), op=op.name, attrs=attrs, scope=scope, inputs=(cur,),
+                      shape=inferred.shape, params=inferred.params, state=inferred.state,
+                      macs=inferred.macs, pads=inferred.pads, groups=inferred.groups,
+                      is_global=op.is_global, span=op.span)
+        # xdsl's own rules give exact types (tested); a plugin's rule is validated as before
+        # nodes were built unvalidated: its list becomes a tuple, its 4.0 a 4
+        return self._add_node(LayerNode(**fields) if spec.plugin else new(LayerNode, **fields))
 
     def _split(self, op: t.Op, attrs: SplitAttrs, cur: str, scope: Scope,
                frame: _Frame) -> str | None:
@@ -732,12 +734,15 @@ def build_graph(net: t.Network, params: Mapping[str, Any] | None = None,
     builder = _Builder(net, values, limits, source)
     g = builder.g
     try:
-        builder.build()
-    except _Abort:
-        pass
-    except RecursionError:  # a backstop: the nesting limits keep the stack well below it
-        raise too_deep(source, builder.at, builder._chain()) from None
-    builder.out.raise_if_any()
+        try:
+            builder.build()
+        except _Abort:
+            pass
+        except RecursionError:  # a backstop: the nesting limits keep the stack well below it
+            raise too_deep(source, builder.at, builder._chain()) from None
+        builder.out.raise_if_any()
+    finally:  # the collector's chain is the builder's method: a cycle holding the graph
+        del builder.out.chain
     check_activation_memory(g, limits.max_activation_bytes, 1, source)
     return g
 

@@ -50,9 +50,12 @@ class NodeView(Mapping[Hashable, Attrs]):
     def __call__(self, data: bool | str = False, default: Any = None) -> Any:
         if data is False:
             return self
+        return self.data(data, default)
+
+    def data(self, data: bool | str = True, default: Any = None) -> list[tuple[Hashable, Any]]:
         if data is True:
-            return iter(self._node.items())
-        return ((n, d.get(data, default)) for n, d in self._node.items())
+            return list(self._node.items())
+        return [(n, d.get(data, default)) for n, d in self._node.items()]
 
     def __repr__(self) -> str:
         return f"NodeView({tuple(self._node)})"
@@ -60,7 +63,8 @@ class NodeView(Mapping[Hashable, Attrs]):
 
 class EdgeView:
     """``g.edges``: (u, v) pairs in order of u; ``g.edges[u, v]`` is the edge's attribute dict;
-    ``g.edges(data=True)`` gives (u, v, attributes)."""
+    ``g.edges(nbunch, data=True)`` gives (u, v, attributes) of the edges out of ``nbunch`` (a
+    node or nodes; all without it), as networkx's ``OutEdgeView`` does."""
 
     __slots__ = ("_succ",)
 
@@ -84,13 +88,61 @@ class EdgeView:
         u, v = e
         return self._succ[u][v]
 
-    def __call__(self, data: bool | str = False, default: Any = None) -> Any:
-        if data is False:
+    def __call__(self, nbunch: Any = None, data: bool | str = False,
+                 default: Any = None) -> Any:
+        if nbunch is None and data is False:
             return self
+        sources = list(self._succ) if nbunch is None else _bunch(self._succ, nbunch)
+        pairs = [(u, v, d) for u in sources for v, d in self._succ[u].items()]
+        if data is False:
+            return [(u, v) for u, v, _ in pairs]
         if data is True:
-            return ((u, v, d) for u, nbrs in self._succ.items() for v, d in nbrs.items())
-        return ((u, v, d.get(data, default))
-                for u, nbrs in self._succ.items() for v, d in nbrs.items())
+            return pairs
+        return [(u, v, d.get(data, default)) for u, v, d in pairs]
+
+    def data(self, data: bool | str = True, default: Any = None, nbunch: Any = None) -> Any:
+        return self(nbunch, data, default)
+
+
+class DegreeView:
+    """``g.in_degree`` / ``g.out_degree``: ``view[n]`` and ``view(n)`` are n's degree;
+    ``view()`` or the view itself gives (node, degree) pairs; ``view(nodes)`` those nodes'."""
+
+    __slots__ = ("_adj",)
+
+    def __init__(self, adj: dict[Hashable, dict[Hashable, Attrs]]) -> None:
+        self._adj = adj
+
+    def __getitem__(self, n: Hashable) -> int:
+        return len(self._adj[n])
+
+    def __call__(self, nbunch: Any = None) -> Any:
+        if nbunch is None:
+            return self
+        if _is_node(self._adj, nbunch):
+            return len(self._adj[nbunch])
+        return [(n, len(self._adj[n])) for n in _bunch(self._adj, nbunch)]
+
+    def __iter__(self) -> Iterator[tuple[Hashable, int]]:
+        return ((n, len(a)) for n, a in self._adj.items())
+
+    def __len__(self) -> int:
+        return len(self._adj)
+
+
+def _bunch(adj: dict[Hashable, Any], nbunch: Any) -> list[Hashable]:
+    """networkx's ``nbunch``: one node, or an iterable of nodes (those not in the graph
+    skipped)."""
+    if _is_node(adj, nbunch):
+        return [nbunch]
+    return [n for n in nbunch if _is_node(adj, n)]
+
+
+def _is_node(adj: dict[Hashable, Any], n: Any) -> bool:
+    try:
+        return n in adj
+    except TypeError:  # a list of nodes, say
+        return False
 
 
 class LayerGraph:
@@ -150,6 +202,10 @@ class LayerGraph:
     def name(self) -> str:
         return str(self.graph.get("name", ""))
 
+    @name.setter
+    def name(self, value: str) -> None:
+        self.graph["name"] = value
+
     def successors(self, n: Hashable) -> Iterator[Hashable]:
         return iter(self._succ[n])
 
@@ -158,17 +214,13 @@ class LayerGraph:
     def predecessors(self, n: Hashable) -> Iterator[Hashable]:
         return iter(self._pred[n])
 
-    def in_degree(self, n: Hashable | None = None) -> Any:
-        """The number of edges into ``n``; without ``n``, (node, in-degree) pairs."""
-        if n is None:
-            return ((m, len(p)) for m, p in self._pred.items())
-        return len(self._pred[n])
+    @property
+    def in_degree(self) -> DegreeView:
+        return DegreeView(self._pred)
 
-    def out_degree(self, n: Hashable | None = None) -> Any:
-        """The number of edges out of ``n``; without ``n``, (node, out-degree) pairs."""
-        if n is None:
-            return ((m, len(s)) for m, s in self._succ.items())
-        return len(self._succ[n])
+    @property
+    def out_degree(self) -> DegreeView:
+        return DegreeView(self._succ)
 
     def has_node(self, n: Hashable) -> bool:
         return n in self._node
@@ -243,4 +295,4 @@ def is_graph(obj: object) -> bool:
     return nx is not None and isinstance(obj, nx.DiGraph)
 
 
-__all__ = ["EdgeView", "GraphIR", "LayerGraph", "NodeView", "is_graph"]
+__all__ = ["DegreeView", "EdgeView", "GraphIR", "LayerGraph", "NodeView", "is_graph"]

@@ -166,7 +166,11 @@ def load() -> tuple[Table, Lexers] | None:
         from . import _grammar_tables as shipped
     except ImportError:
         return None
-    if shipped.FORMAT != FORMAT or shipped.GRAMMAR != grammar_hash(grammar_text()):
+    try:
+        text = grammar_text()
+    except OSError:  # an install that keeps its files in an archive: lark reads them itself
+        return None
+    if shipped.FORMAT != FORMAT or shipped.GRAMMAR != grammar_hash(text):
         return None
     states, start, stop, rules = shipped.TABLE
     table = Table(states, start, stop, [RuleInfo(*r) for r in rules])

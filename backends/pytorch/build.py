@@ -31,7 +31,7 @@ from xdsl.backends.pytorch.lowering import Plan, lower
 
 from xdsl.api import Spec, check_keywords, old_mapping, options_of, parse
 from xdsl.graph import Limits
-from xdsl.layergraph import GraphIR, is_graph
+from xdsl.layergraph import GraphIR, LayerGraph, is_graph
 from xdsl.plugins import PluginError
 
 Init = Literal["kaiming", "torch"]
@@ -58,7 +58,9 @@ class CompiledNetwork(nn.Module):
                  memory_format: torch.memory_format = torch.contiguous_format) -> None:
         super().__init__()
         self.plan = plan
-        self.graph = graph
+        # ``model.graph`` is the networkx graph (``xdsl.graph()``'s) whichever the module was
+        # built from: torch's import dwarfs networkx's here
+        self.graph = graph.to_networkx() if isinstance(graph, LayerGraph) else graph
         self.memory_format = memory_format
 
     def __reduce__(self) -> tuple[Any, ...]:
