@@ -61,12 +61,9 @@ class Spec:
 
     def _repr_svg_(self) -> str | None:
         """Jupyter shows a spec as its diagram (None when it cannot be drawn here)."""
-        from .backends.graphviz import draw
+        from .backends.graphviz import svg_or_none
 
-        try:
-            return draw(self)._repr_svg_()
-        except Exception:
-            return None
+        return svg_or_none(self)
 
 
 SHIPPED_FOLDERS = ("variants", "zoo")

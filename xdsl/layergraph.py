@@ -226,13 +226,13 @@ class LayerGraph:
         return n in self._node
 
     def has_edge(self, u: Hashable, v: Hashable) -> bool:
-        return u in self._succ and v in self._succ[u]
+        return (u, v) in self.edges
 
     def number_of_nodes(self) -> int:
         return len(self._node)
 
     def number_of_edges(self) -> int:
-        return sum(len(s) for s in self._succ.values())
+        return len(self.edges)
 
     def is_directed(self) -> bool:
         return True
@@ -276,14 +276,9 @@ class LayerGraph:
 
     def _repr_svg_(self) -> str | None:
         """Jupyter shows the graph as its diagram (None when it cannot be drawn here)."""
-        from .backends.graphviz import draw
+        from .backends.graphviz import svg_or_none
 
-        try:
-            return draw(self)._repr_svg_()
-        except Exception:  # no renderer here: Jupyter falls back to the text repr
-            return None
-
-
+        return svg_or_none(self)
 
 
 def is_graph(obj: object) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from .diagnostics import Span
@@ -102,7 +101,9 @@ class _Indenter:
 def lark_parser() -> Lark:
     from lark import Lark
 
-    grammar = resources.files("xdsl").joinpath("grammar.lark").read_text()
+    from .scan import grammar_text
+
+    grammar = grammar_text()
     # cache=True keeps the LALR tables in the temp directory (keyed by grammar hash): the
     # table construction is a third of `xdsl check`'s start-up otherwise.
     return Lark(grammar, parser="lalr", postlex=_Indenter(), propagate_positions=True,

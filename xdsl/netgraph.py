@@ -11,12 +11,9 @@ class NetworkGraph(nx.DiGraph):
     """The graph IR: a ``networkx.DiGraph`` that Jupyter displays as its diagram."""
 
     def _repr_svg_(self) -> str | None:
-        from .backends.graphviz import draw
+        from .backends.graphviz import svg_or_none
 
-        try:
-            return draw(self)._repr_svg_()
-        except Exception:  # no renderer here: Jupyter falls back to the text repr
-            return None
+        return svg_or_none(self)
 
 
 __all__ = ["NetworkGraph"]

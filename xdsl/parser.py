@@ -76,7 +76,7 @@ class _Build:
     def size_literal(self, meta, c):
         sp = span_of(c[0])
         return new(t.SizeLit, span=sp, items=[new(t.Num, span=sp, value=_number(c[0], p))
-                                         for p in c[0].split("x")])
+                                              for p in c[0].split("x")])
 
     def size(self, meta, c):  # `3 x 8x8` is one size of three
         items = [i for x in c for i in (x.items if isinstance(x, t.SizeLit) else [x])]
@@ -147,7 +147,7 @@ class _Build:
                 args.append(item)
         args = [a if isinstance(a, t.Arg) else new(t.Arg, span=a.span, value=a) for a in args]
         return new(t.Op, span=span_of(meta), name=str(name), name_span=span_of(name),
-                    is_global=is_global, args=args, source=source, alias=alias, parts=parts)
+                   is_global=is_global, args=args, source=source, alias=alias, parts=parts)
 
     def more_names(self, meta, c):
         return ("parts", [str(n) for n in c])
@@ -177,7 +177,7 @@ class _Build:
     def repeat(self, meta, c):
         count, index, body = c
         return new(t.Repeat, span=span_of(meta), count=count, index=index[1] if index else None,
-                        body=body)
+                   body=body)
 
     def shortcut(self, meta, c):
         return [x for x in c if isinstance(x, t.Op)]
@@ -195,8 +195,8 @@ class _Build:
         shortcut, alias, cond, otherwise, body = c
         word, where = otherwise or (None, None)
         return new(t.Residual, span=span_of(meta), shortcut=shortcut or [],
-                          alias=alias[1] if alias else None, cond=cond, otherwise=word,
-                          otherwise_span=where, body=body)
+                   alias=alias[1] if alias else None, cond=cond, otherwise=word,
+                   otherwise_span=where, body=body)
 
     def branch(self, meta, c):
         name, body = c
@@ -205,7 +205,7 @@ class _Build:
     def merge(self, meta, c):
         mode, alias, *branches = c
         return new(t.Merge, span=span_of(meta), mode=str(mode), alias=alias[1] if alias else None,
-                       branches=branches)
+                   branches=branches)
 
     def output(self, meta, c):
         return new(t.Output, span=span_of(meta), name=str(c[0]), body=c[1])
@@ -229,7 +229,7 @@ class _Build:
         name, typ, default = c
         kind, choices = typ if typ else ("any", [])
         return new(t.Param, span=span_of(meta), name=str(name), type=kind, choices=choices,
-                       default=default)
+                   default=default)
 
     def param_list(self, meta, c):
         return [p for p in c[1:-1] if p is not None]
@@ -247,8 +247,8 @@ class _Build:
         ops = [str(x) for x in c if isinstance(x, str)]  # the tokens
         items = [x for x in c if not isinstance(x, str)]
         return new(t.DefaultRule, span=span_of(meta), ops=ops,
-                             kwargs=[i for i in items if isinstance(i, t.Arg)],
-                             then=[i for i in items if isinstance(i, t.Op)], cond=cond)
+                   kwargs=[i for i in items if isinstance(i, t.Arg)],
+                   then=[i for i in items if isinstance(i, t.Op)], cond=cond)
 
     def defaults(self, meta, c):
         return ("defaults", list(c))
@@ -263,7 +263,7 @@ class _Build:
     def audit_item(self, meta, c):
         note, metric, value, source = c
         return new(t.AuditItem, span=span_of(meta), metric=str(metric), value=value,
-                           source=source[1:-1] if source else "", required=note is None)
+                   source=source[1:-1] if source else "", required=note is None)
 
     def audit(self, meta, c):
         settings, *items = c
@@ -291,7 +291,7 @@ class _Build:
     def variant(self, meta, c):
         name, base, settings, *audits = c
         return new(t.Variant, span=span_of(meta), name=str(name), base=base[1:-1],
-                         settings=settings or [], audits=audits)
+                   settings=settings or [], audits=audits)
 
     def use(self, meta, c):
         return [new(t.Use, span=span_of(name), name=str(name)) for name in c]
@@ -318,15 +318,14 @@ def parse_source(source: Source) -> t.Network | t.Variant:
         if fast is not None:
             build, lexers = fast
             try:
-                root = build.parse(lambda s, stack: _Indenter().process(tokens(lexers, s, stack)),
-                                   Tok, text, _max_statements.get())
-            except TooMany as e:
-                raise SpecError([_too_many(e, build.limit)], source) from None
+                root = parse_compiled(build, lexers, text)
             except (Unlexable, Unparsable, LexError):
                 root = None  # lark's run finds the same place and reports it
         if root is None:
             build = _with_lark()
             root = _parse_with_lark(build, text, source)
+    except TooMany as e:
+        raise SpecError([_too_many(e, build.limit)], source) from None
     finally:
         if collecting:
             gc.enable()
@@ -338,15 +337,23 @@ def parse_source(source: Source) -> t.Network | t.Variant:
     return root.value
 
 
+def parse_compiled(build: Reductions, lexers: Lexers, text: str) -> Any:
+    """``text`` through the compiled grammar (``build`` over its table); raises
+    :class:`Unlexable`, :class:`Unparsable` or :class:`LexError` where lark's run would
+    report an error, and :class:`TooMany`."""
+    return build.parse(lambda s, stack: _Indenter().process(tokens(lexers, s, stack)), Tok,
+                       text, _max_statements.get())
+
+
 def _parse_with_lark(build: Reductions, text: str, source: Source) -> Any:
+    """``text`` through lark's parser; its errors become diagnostics (:class:`TooMany`
+    propagates)."""
     from lark import UnexpectedInput
 
     from .syntax_errors import lex_diagnostic, parse_diagnostic
 
     try:
         return build.parse_with_lark(lark_parser(), text, _max_statements.get())
-    except TooMany as e:
-        raise SpecError([_too_many(e, build.limit)], source) from None
     except LexError as e:
         raise SpecError([lex_diagnostic(e)], source) from None
     except UnexpectedInput as e:
@@ -417,6 +424,7 @@ def _too_deep(root: Tree) -> Diagnostic | None:
     """The first place (in source order) nested deeper than :data:`MAX_NESTING` levels, walked
     without recursion. A chain of n operators nests n levels: ``a + b + c`` is ``(a + b) + c``."""
     from lark import Tree
+
     stack: list[tuple[Tree, int]] = [(root, 0)]
     while stack:
         node, depth = stack.pop()

@@ -152,7 +152,14 @@ def tokens(lexers: Lexers, text: str, state_stack: list[Any]) -> Iterator[Tok]:
 
 
 def grammar_text() -> str:
-    return Path(__file__).with_name("grammar.lark").read_text(encoding="utf-8")
+    """``grammar.lark``: read beside this module (quick), else through importlib.resources
+    (an install that keeps its files in an archive)."""
+    try:
+        return Path(__file__).with_name("grammar.lark").read_text(encoding="utf-8")
+    except OSError:
+        from importlib import resources
+
+        return resources.files("xdsl").joinpath("grammar.lark").read_text(encoding="utf-8")
 
 
 def grammar_hash(text: str) -> str:
@@ -166,11 +173,7 @@ def load() -> tuple[Table, Lexers] | None:
         from . import _grammar_tables as shipped
     except ImportError:
         return None
-    try:
-        text = grammar_text()
-    except OSError:  # an install that keeps its files in an archive: lark reads them itself
-        return None
-    if shipped.FORMAT != FORMAT or shipped.GRAMMAR != grammar_hash(text):
+    if shipped.FORMAT != FORMAT or shipped.GRAMMAR != grammar_hash(grammar_text()):
         return None
     states, start, stop, rules = shipped.TABLE
     table = Table(states, start, stop, [RuleInfo(*r) for r in rules])

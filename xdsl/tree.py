@@ -31,8 +31,9 @@ def new(kind: type[N], **fields: Any) -> N:
 
     The parser's grammar already fixes each field's type, and validating every node cost more
     than the rest of `xdsl check` (pydantic builds each model's validator on first use:
-    ``defer_build``). A test validates every node of every shipped spec against its model
-    (``tests/test_tree.py``), and nodes written by hand (``t.Num(...)``) are validated.
+    ``defer_build``). Tests validate every node of every shipped spec against its model
+    (``tests/test_parser.py``; layer nodes: ``tests/test_layergraph.py``), and nodes written
+    by hand (``t.Num(...)``) are validated.
     """
     return kind.model_construct(**fields)
 

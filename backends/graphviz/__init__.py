@@ -54,6 +54,15 @@ class Diagram:
             return None
 
 
+def svg_or_none(spec: Any) -> str | None:
+    """``draw(spec)`` as SVG, for Jupyter's ``_repr_svg_`` of specs and graphs; None where it
+    cannot be drawn here (no renderer: Jupyter then shows the text repr)."""
+    try:
+        return draw(spec)._repr_svg_()
+    except Exception:
+        return None
+
+
 def _names(net: t.Network) -> tuple[list[str], list[str]]:
     """The spec's flow and block names: they tell the graph's scopes apart."""
     return [s.name for s in net.body if isinstance(s, t.Flow)], [b.name for b in net.blocks]
